@@ -1,0 +1,139 @@
+"""The Python API behind the CLI: load a spotter, spot words in images, read crops."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import SpotrtError
+from .imageops import read_image
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+BACKENDS = ("torch",)
+
+
+def load_spotter(model=None, backend: str = "torch", device: str = "cpu"):
+    """A spotter for `model` (a weights file; None = the shipped default) on `backend`."""
+    if backend not in BACKENDS:
+        raise SpotrtError(f"backend {backend!r}: not available, expected one of {', '.join(BACKENDS)}")
+    if model is not None and not Path(model).is_file():
+        raise SpotrtError(f"model {model}: file not found, expected a .safetensors weights file")
+    from .model.infer import TorchSpotter
+
+    return TorchSpotter(model, device=device)
+
+
+def collect_images(inputs) -> list[Path]:
+    """Image files named by `inputs` (files or folders, folders not recursed), in order.
+
+    A missing path or a folder with no images is a user error.
+    """
+    if not inputs:
+        raise SpotrtError("inputs: found none, expected at least one image or folder")
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted((q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file()), key=_natural)
+            if not found:
+                raise SpotrtError(f"folder {p}: found no image files, expected {', '.join(sorted(IMAGE_EXTS))}")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise SpotrtError(f"input {p}: no such file or folder, expected an image or a folder of images")
+    return out
+
+
+def _natural(p: Path):
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+
+@dataclass
+class SpotReport:
+    images: int = 0
+    words: int = 0
+    failed: list[str] = field(default_factory=list)  # one line per unreadable image
+
+
+def _check_writable_dir(path) -> Path:
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpotrtError(f"output folder {p}: cannot be created ({exc.strerror}), expected a writable folder") from None
+    if not os.access(p, os.W_OK):
+        raise SpotrtError(f"output folder {p}: not writable, expected a writable folder")
+    return p
+
+
+def _open_for_write(path):
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    try:
+        if p.parent != Path(""):
+            p.parent.mkdir(parents=True, exist_ok=True)
+        return open(tmp, "w", encoding="utf-8"), tmp
+    except OSError as exc:
+        raise SpotrtError(f"output file {p}: cannot be written ({exc.strerror}), expected a writable path") from None
+
+
+def spot_images(spotter, paths, jsonl=None, rrc_out=None, draw=None, progress: bool = True) -> SpotReport:
+    """Spot words in every image; write JSON Lines, ICDAR 2015 result files and drawings.
+
+    An unreadable image does not stop the run: it is listed in the report's `failed` and the others
+    are still written. Files are written through a temporary name and renamed when complete.
+    """
+    from .draw import draw_words
+    from .eval.icdar15 import DetWord, write_submission_dir
+
+    rrc_dir = _check_writable_dir(rrc_out) if rrc_out else None
+    draw_dir = _check_writable_dir(draw) if draw else None
+    out, tmp = _open_for_write(jsonl) if jsonl else (None, None)
+    report = SpotReport()
+    dets: dict[str, list] = {}
+    try:
+        for path in tqdm(paths, desc="spot", unit="img", disable=not progress):
+            try:
+                image = read_image(path)
+            except SpotrtError as exc:
+                report.failed.append(str(exc))
+                continue
+            words = spotter.spot(image)
+            report.images += 1
+            report.words += len(words)
+            if out:
+                out.write(json.dumps({"image": str(path), "words": [w.to_json() for w in words]}) + "\n")
+            if rrc_dir is not None:
+                dets[Path(path).stem] = [DetWord(w.quad, w.text, w.score) for w in words]
+            if draw_dir is not None:
+                import cv2
+
+                cv2.imwrite(str(draw_dir / (Path(path).stem + ".jpg")), draw_words(image, words))
+    finally:
+        if out:
+            out.close()
+            os.replace(tmp, jsonl)
+    if rrc_dir is not None:
+        write_submission_dir(rrc_dir, dets)
+    return report
+
+
+def read_crops(spotter, paths, progress: bool = True) -> tuple[list[tuple[str, str, float]], list[str]]:
+    """Recognize each crop as one word -> ([(path, text, score)], [unreadable image lines])."""
+    results, failed = [], []
+    for path in tqdm(paths, desc="read", unit="crop", disable=not progress):
+        try:
+            crop = read_image(path)
+        except SpotrtError as exc:
+            failed.append(str(exc))
+            continue
+        text, score = spotter.read(crop)
+        results.append((str(path), text, score))
+    return results, failed

@@ -1,0 +1,104 @@
+"""Discovery of TrueType/OpenType fonts for rendering synthetic text."""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import string
+
+FONT_PACKAGES = (
+    "font_roboto",
+    "font_source_sans_pro",
+    "font_caladea",
+    "font_fjallaone",
+    "font_lato",
+    "font_manrope",
+    "font_hanken_grotesk",
+)
+SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype",)
+REQUIRED_GLYPHS = string.ascii_letters + string.digits
+
+# Names of faces that are unsuitable: script/handwriting, symbol/math, and hairline weights that
+# vanish at small sizes. Variable fonts duplicate their static instances.
+_SKIP_WORDS = (
+    "script", "hand", "brush", "cursive", "comic", "dancing", "pacifico", "caveat", "marker",
+    "symbol", "math", "emoji", "dingbat", "wingding", "icon", "thin", "hairline", "extralight",
+    "ultralight", "variablefont", "[wght]",
+)
+
+
+def _package_font_dirs() -> list[str]:
+    dirs = []
+    for name in FONT_PACKAGES:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        for base in list(getattr(mod, "__path__", [])) or [os.path.dirname(mod.__file__ or "")]:
+            d = os.path.join(base, "files")
+            if os.path.isdir(d):
+                dirs.append(d)
+    return dirs
+
+
+def _candidates() -> list[str]:
+    paths = []
+    for d in _package_font_dirs() + [d for d in SYSTEM_FONT_DIRS if os.path.isdir(d)]:
+        for dirpath, _, files in os.walk(d):
+            for f in files:
+                if f.lower().endswith((".ttf", ".otf")):
+                    paths.append(os.path.realpath(os.path.join(dirpath, f)))
+    return sorted(set(paths))
+
+
+@functools.lru_cache(maxsize=None)
+def has_glyphs(path: str, chars: str = REQUIRED_GLYPHS) -> bool:
+    """True when the font at ``path`` loads and draws a distinct, non-empty glyph for each char."""
+    try:
+        from PIL import ImageFont
+
+        font = ImageFont.truetype(path, 24)
+        notdef = bytes(font.getmask("\U000f0000"))  # a private-use code point: the .notdef box
+        for c in chars:
+            m = font.getmask(c)
+            if m.size[0] == 0 or m.size[1] == 0:
+                return False
+            b = bytes(m)
+            if not any(b) or b == notdef:
+                return False
+        return True
+    except Exception:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _find_fonts() -> tuple[str, ...]:
+    chosen: dict[str, str] = {}
+    for p in _candidates():
+        stem, ext = os.path.splitext(os.path.basename(p))
+        low = stem.lower().replace("-", "").replace("_", "")
+        if any(w in low for w in _SKIP_WORDS):
+            continue
+        # The same face shipped as .ttf and .otf: keep one (prefer .ttf).
+        key = stem.lower()
+        if key in chosen and chosen[key].lower().endswith(".ttf"):
+            continue
+        if not has_glyphs(p):
+            continue
+        chosen[key] = p
+    return tuple(sorted(chosen.values()))
+
+
+def find_fonts() -> list[str]:
+    """Usable font files: the pip font packages' ``files/`` folders and /usr/share/fonts/truetype.
+
+    Sorted and deduplicated; fonts missing any of a-zA-Z0-9, and script/handwriting/symbol or
+    hairline faces, are skipped. Raises RuntimeError when none is found.
+    """
+    fonts = list(_find_fonts())
+    if not fonts:
+        raise RuntimeError(
+            "no usable fonts found: install the font packages (pip install -e '.[train]') "
+            "or fonts-dejavu-core into /usr/share/fonts/truetype"
+        )
+    return fonts

@@ -1,0 +1,69 @@
+"""Image preprocessing shared by every backend (NumPy and OpenCV only: no torch here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import SpotrtError
+
+
+@dataclass
+class Letterbox:
+    """How an input image was placed in the network input: scaled by `scale`, at the top-left."""
+
+    scale: float
+    height: int  # of the original image
+    width: int
+
+
+def fit_size(height: int, width: int, max_h: int, max_w: int, multiple: int) -> tuple[float, int, int]:
+    """Scale (<= 1) that fits the image into max_h x max_w, and the padded input size."""
+    scale = min(1.0, max_h / height, max_w / width)
+    h = max(multiple, math.ceil(round(height * scale) / multiple) * multiple)
+    w = max(multiple, math.ceil(round(width * scale) / multiple) * multiple)
+    return scale, h, w
+
+
+def preprocess(
+    image: np.ndarray,
+    mean,
+    std,
+    max_size: tuple[int, int],
+    multiple: int = 32,
+    fixed: bool = False,
+) -> tuple[np.ndarray, Letterbox]:
+    """BGR uint8 (H,W,3) -> normalized float32 (3,h,w) and the letterbox to map boxes back.
+
+    The image is scaled down (never up) to fit `max_size` and padded at the bottom/right with the
+    mean colour, to a multiple of `multiple`, or to exactly `max_size` when `fixed` (exported graphs).
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image: found shape {image.shape} dtype {image.dtype}, expected (H,W,3) uint8 BGR")
+    ih, iw = image.shape[:2]
+    scale, h, w = fit_size(ih, iw, max_size[0], max_size[1], multiple)
+    if fixed:
+        h, w = max_size
+    sh, sw = max(1, round(ih * scale)), max(1, round(iw * scale))
+    resized = image if (sh, sw) == (ih, iw) else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    canvas = np.empty((h, w, 3), dtype=np.float32)
+    canvas[...] = np.asarray(mean, dtype=np.float32)
+    canvas[:sh, :sw] = resized
+    canvas -= np.asarray(mean, dtype=np.float32)
+    canvas /= np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(canvas.transpose(2, 0, 1)), Letterbox(scale, ih, iw)
+
+
+def read_image(path) -> np.ndarray:
+    """cv2.imread that raises SpotrtError naming the file instead of returning None."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise SpotrtError(f"image {path}: cannot be read ({exc.strerror}), expected a readable image file") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SpotrtError(f"image {path}: found {data.size} bytes OpenCV cannot decode, expected a JPEG/PNG/BMP image")
+    return image

@@ -1,0 +1,84 @@
+"""One object that describes a model; it is saved inside every weights file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+DEFAULT_CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
+BACKBONES = ("light", "vgg16")
+
+
+@dataclass
+class SpotterConfig:
+    """Architecture and inference settings of a spotter.
+
+    Token ids of the recognizer: 0 is end-of-word, 1..len(charset) are the characters, and
+    len(charset)+1 is the start token fed to the decoder's first step (never predicted).
+    """
+
+    backbone: str = "light"
+    charset: str = DEFAULT_CHARSET
+    max_word_len: int = 16
+    feat_channels: int = 128
+    stride: int = 8
+    # Text-shaped anchors: every height combined with every width/height ratio.
+    anchor_heights: tuple[float, ...] = (10.0, 16.0, 26.0, 42.0, 68.0)
+    anchor_ratios: tuple[float, ...] = (1.0, 2.0, 3.5, 6.0, 10.0)
+    pre_nms_top_n: int = 800
+    max_proposals: int = 48          # K: proposals per image, padded, with a valid count
+    proposal_nms_iou: float = 0.7
+    proposal_min_size: float = 4.0
+    roi_height: int = 8              # H of the varying-width RoI pooling
+    roi_max_width: int = 48          # W_max
+    encoder_hidden: int = 128
+    decoder_hidden: int = 128
+    embed_dim: int = 64
+    attn_dim: int = 96
+    score_thresh: float = 0.5
+    det_nms_iou: float = 0.3
+    input_height: int = 736          # fixed size of exported graphs; torch pads to a multiple of 32
+    input_width: int = 1280
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)  # BGR
+    std: tuple[float, float, float] = (64.0, 64.0, 64.0)
+
+    def __post_init__(self) -> None:
+        self.anchor_heights = tuple(float(h) for h in self.anchor_heights)
+        self.anchor_ratios = tuple(float(r) for r in self.anchor_ratios)
+        self.mean = tuple(float(m) for m in self.mean)
+        self.std = tuple(float(s) for s in self.std)
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"config backbone: found {self.backbone!r}, expected one of {BACKBONES}")
+        if not self.charset or len(set(self.charset)) != len(self.charset):
+            raise ValueError(f"config charset: found {self.charset!r}, expected distinct characters")
+        if self.max_word_len < 1 or self.roi_max_width < 1 or self.roi_height < 1:
+            raise ValueError("config: max_word_len, roi_height and roi_max_width must be >= 1")
+
+    @property
+    def num_anchors(self) -> int:
+        return len(self.anchor_heights) * len(self.anchor_ratios)
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the recognizer: end-of-word plus the charset."""
+        return len(self.charset) + 1
+
+    @property
+    def start_token(self) -> int:
+        return len(self.charset) + 1
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SpotterConfig":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config: unknown fields {unknown}")
+        return cls(**data)
+
+    def replace(self, **changes) -> "SpotterConfig":
+        return dataclasses.replace(self, **changes)

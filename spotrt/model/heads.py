@@ -1,0 +1,147 @@
+"""The parts after the shared features: proposal network, region encoder, detection and recognition."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backbone import conv_bn
+from .config import SpotterConfig
+
+
+class TextProposalNetwork(nn.Module):
+    """RPN over text-shaped anchors: per position and anchor, a text score and box deltas."""
+
+    def __init__(self, cfg: SpotterConfig) -> None:
+        super().__init__()
+        c = cfg.feat_channels
+        self.conv = conv_bn(c, 96, k=3, dilation=2)
+        self.cls = nn.Conv2d(96, cfg.num_anchors, 1)
+        self.reg = nn.Conv2d(96, cfg.num_anchors * 4, 1)
+        nn.init.normal_(self.reg.weight, std=0.01)
+        nn.init.zeros_(self.reg.bias)
+        nn.init.constant_(self.cls.bias, -4.0)  # rare positives: start from a low text prior
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> logits (B, Hf*Wf*A), deltas (B, Hf*Wf*A, 4), ordered like make_anchors."""
+        x = self.conv(feats)
+        b = x.shape[0]
+        logits = self.cls(x).permute(0, 2, 3, 1).reshape(b, -1)
+        deltas = self.reg(x).permute(0, 2, 3, 1).reshape(b, -1, 4)
+        return logits, deltas
+
+
+class RegionEncoder(nn.Module):
+    """LSTM over the pooled columns.
+
+    Returns the attention memory (N, W_max, D), masked past each region's width, and the holistic
+    feature: the LSTM's state at the region's last valid column.
+    """
+
+    def __init__(self, cfg: SpotterConfig) -> None:
+        super().__init__()
+        c, d = cfg.feat_channels, cfg.encoder_hidden
+        self.column = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)
+        )
+        self.project = nn.Linear(c * cfg.roi_height, d)
+        self.lstm = nn.LSTM(d, d, batch_first=True)
+
+    def forward(self, pooled: torch.Tensor, widths: torch.Tensor):
+        n, c, h, w = pooled.shape
+        x = self.column(pooled)
+        x = x.permute(0, 3, 1, 2).reshape(n, w, c * h)
+        x = torch.relu(self.project(x))
+        out, _ = self.lstm(x)
+        mask = torch.arange(w, device=pooled.device)[None, :] < widths[:, None]
+        memory = out * mask[..., None].to(out.dtype)
+        last = (widths - 1).clamp(min=0)
+        holistic = out[torch.arange(n, device=out.device), last]
+        return memory, mask, holistic
+
+
+class DetectionHead(nn.Module):
+    """Text/non-text logit and box refinement deltas from the holistic region feature."""
+
+    def __init__(self, cfg: SpotterConfig) -> None:
+        super().__init__()
+        d = cfg.encoder_hidden
+        self.fc = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True))
+        self.cls = nn.Linear(d, 1)
+        self.reg = nn.Linear(d, 4)
+        nn.init.normal_(self.reg.weight, std=0.001)
+        nn.init.zeros_(self.reg.bias)
+
+    def forward(self, holistic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.fc(holistic)
+        return self.cls(x).squeeze(-1), self.reg(x)
+
+
+class AttentionDecoder(nn.Module):
+    """Attention LSTM decoder (Bahdanau): teacher forcing in training, greedy at inference."""
+
+    def __init__(self, cfg: SpotterConfig) -> None:
+        super().__init__()
+        d, hdim, a = cfg.encoder_hidden, cfg.decoder_hidden, cfg.attn_dim
+        self.max_len = cfg.max_word_len
+        self.start = cfg.start_token
+        self.embed = nn.Embedding(cfg.num_classes + 1, cfg.embed_dim)
+        self.init_h = nn.Linear(d, hdim)
+        self.mem_proj = nn.Linear(d, a)
+        self.hid_proj = nn.Linear(hdim, a, bias=False)
+        self.score = nn.Linear(a, 1, bias=False)
+        self.cell = nn.LSTMCell(cfg.embed_dim + d, hdim)
+        self.out = nn.Linear(hdim + d, cfg.num_classes)
+
+    def init_state(self, holistic: torch.Tensor):
+        h = torch.tanh(self.init_h(holistic))
+        return h, torch.zeros_like(h)
+
+    def step(self, token, state, memory, mem_keys, mask):
+        """One decoding step -> (logits (N, classes), new state, attention weights (N, W))."""
+        h, c = state
+        e = self.score(torch.tanh(mem_keys + self.hid_proj(h)[:, None, :])).squeeze(-1)
+        e = e.masked_fill(~mask, -1e4)
+        alpha = torch.softmax(e, dim=-1)
+        ctx = torch.bmm(alpha[:, None, :], memory).squeeze(1)
+        h, c = self.cell(torch.cat([self.embed(token), ctx], dim=-1), (h, c))
+        return self.out(torch.cat([h, ctx], dim=-1)), (h, c), alpha
+
+    def forward(self, memory, mask, holistic, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: targets (N, T) token ids -> logits (N, T, classes)."""
+        n, t = targets.shape
+        state = self.init_state(holistic)
+        mem_keys = self.mem_proj(memory)
+        token = torch.full((n,), self.start, dtype=torch.long, device=memory.device)
+        logits = []
+        for i in range(t):
+            lg, state, _ = self.step(token, state, memory, mem_keys, mask)
+            logits.append(lg)
+            token = targets[:, i]
+        return torch.stack(logits, dim=1)
+
+    @torch.no_grad()
+    def greedy(self, memory, mask, holistic) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> tokens (N, max_len) with 0 after the end, and per-step probabilities (N, max_len).
+
+        Stops early once every region has emitted end-of-word.
+        """
+        n = memory.shape[0]
+        tokens = torch.zeros((n, self.max_len), dtype=torch.long, device=memory.device)
+        probs = torch.zeros((n, self.max_len), dtype=memory.dtype, device=memory.device)
+        if n == 0:
+            return tokens, probs
+        state = self.init_state(holistic)
+        mem_keys = self.mem_proj(memory)
+        token = torch.full((n,), self.start, dtype=torch.long, device=memory.device)
+        ended = torch.zeros(n, dtype=torch.bool, device=memory.device)
+        for i in range(self.max_len):
+            lg, state, _ = self.step(token, state, memory, mem_keys, mask)
+            p, token = torch.softmax(lg, dim=-1).max(dim=-1)
+            token = token.masked_fill(ended, 0)
+            tokens[:, i] = token
+            probs[:, i] = torch.where(ended, torch.ones_like(p), p)
+            ended |= token == 0
+            if bool(ended.all()):
+                break
+        return tokens, probs

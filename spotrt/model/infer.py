@@ -1,0 +1,60 @@
+"""The torch backend: a loaded Spotter behind the same interface as the other backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..imageops import preprocess
+from ..postprocess import SpottedWord, decode_tokens, words_from_outputs
+from .config import SpotterConfig
+from .weights import load_weights
+
+READ_HEIGHT = 32  # `read` scales a crop to this height: the middle of the training text sizes
+
+
+class TorchSpotter:
+    """Reads words in BGR images with the PyTorch model (the reference backend)."""
+
+    name = "torch"
+
+    def __init__(self, weights=None, device: str = "cpu", max_size: tuple[int, int] | None = None) -> None:
+        self.model = load_weights(weights, device)
+        self.cfg: SpotterConfig = self.model.cfg
+        self.device = device
+        self.max_size = max_size or (self.cfg.input_height, self.cfg.input_width)
+
+    def _prep(self, image: np.ndarray):
+        x, lb = preprocess(image, self.cfg.mean, self.cfg.std, self.max_size, multiple=32)
+        return torch.from_numpy(x)[None].to(self.device), lb
+
+    def spot(self, image: np.ndarray) -> list[SpottedWord]:
+        x, lb = self._prep(image)
+        out = self.model(x)
+        c = self.cfg
+        return words_from_outputs(
+            out.boxes[0].cpu().numpy(),
+            out.scores[0].cpu().numpy(),
+            out.tokens[0].cpu().numpy(),
+            out.token_probs[0].cpu().numpy(),
+            int(out.count[0]),
+            lb,
+            c.charset,
+            c.score_thresh,
+            c.det_nms_iou,
+        )
+
+    def read(self, crop: np.ndarray) -> tuple[str, float]:
+        """Recognize a whole crop as one word -> (text, mean character probability)."""
+        h, w = crop.shape[:2]
+        scale = READ_HEIGHT / h
+        width = max(8, min(round(w * scale), READ_HEIGHT * 16))
+        import cv2
+
+        resized = cv2.resize(crop, (width, READ_HEIGHT), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        x, _ = preprocess(resized, self.cfg.mean, self.cfg.std, (READ_HEIGHT * 2, READ_HEIGHT * 32), multiple=8)
+        rois = torch.tensor([[0.0, 0.0, float(width), float(READ_HEIGHT)]])
+        tokens, probs = self.model.recognize(torch.from_numpy(x)[None].to(self.device), rois, torch.zeros(1, dtype=torch.long))
+        text = decode_tokens(tokens[0].cpu().numpy(), self.cfg.charset)
+        n = min(len(text) + 1, probs.shape[1])
+        return text, float(probs[0, :n].mean())

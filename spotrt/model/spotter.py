@@ -1,0 +1,118 @@
+"""The end-to-end spotter: shared convolutional features feed proposals, detection and recognition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import boxes as B
+from .backbone import build_backbone
+from .config import SpotterConfig
+from .heads import AttentionDecoder, DetectionHead, RegionEncoder, TextProposalNetwork
+from .roi_pool import var_roi_pool
+
+DET_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+
+
+@dataclass
+class SpotterOutput:
+    """Raw outputs with static shapes (K = max_proposals, T = max_word_len), as the exported graphs.
+
+    boxes (B,K,4) refined boxes in input pixels; scores (B,K) detection probability; tokens (B,K,T)
+    greedy token ids (0 = end); token_probs (B,K,T); proposals (B,K,4); count (B,) valid slots.
+    """
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    tokens: torch.Tensor
+    token_probs: torch.Tensor
+    proposals: torch.Tensor
+    count: torch.Tensor
+
+
+class Spotter(nn.Module):
+    def __init__(self, cfg: SpotterConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = build_backbone(cfg.backbone, cfg.feat_channels)
+        self.tpn = TextProposalNetwork(cfg)
+        self.encoder = RegionEncoder(cfg)
+        self.detector = DetectionHead(cfg)
+        self.decoder = AttentionDecoder(cfg)
+        self._anchor_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    def anchors(self, feat_h: int, feat_w: int, device) -> torch.Tensor:
+        key = (feat_h, feat_w)
+        if key not in self._anchor_cache:
+            c = self.cfg
+            self._anchor_cache[key] = B.make_anchors(c.anchor_heights, c.anchor_ratios, c.stride, feat_h, feat_w)
+        return self._anchor_cache[key].to(device)
+
+    def propose(self, logits, deltas, anchors, img_h: int, img_w: int):
+        """Top proposals per image after NMS -> boxes (B,K,4), scores (B,K), count (B,)."""
+        c = self.cfg
+        b = logits.shape[0]
+        k = c.max_proposals
+        out_boxes = logits.new_zeros((b, k, 4))
+        out_scores = logits.new_zeros((b, k))
+        count = torch.zeros(b, dtype=torch.long, device=logits.device)
+        for i in range(b):
+            scores = torch.sigmoid(logits[i].detach())
+            top = torch.topk(scores, min(c.pre_nms_top_n, scores.numel())).indices
+            boxes = B.clip(B.decode(anchors[top], deltas[i, top].detach()), img_h, img_w)
+            s = scores[top]
+            wh = boxes[:, 2:] - boxes[:, :2]
+            ok = (wh >= c.proposal_min_size).all(dim=1)
+            boxes, s = boxes[ok], s[ok]
+            keep = B.nms(boxes.cpu(), s.cpu(), c.proposal_nms_iou, k).to(boxes.device)
+            n = len(keep)
+            out_boxes[i, :n] = boxes[keep]
+            out_scores[i, :n] = s[keep]
+            count[i] = n
+        return out_boxes, out_scores, count
+
+    def regions(self, feats, rois, batch_index):
+        """Pool and encode regions -> (memory, mask, holistic)."""
+        c = self.cfg
+        pooled, widths = var_roi_pool(feats, rois, batch_index, c.stride, c.roi_height, c.roi_max_width)
+        return self.encoder(pooled, widths)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> SpotterOutput:
+        """Inference on normalized images (B,3,H,W), H and W multiples of the stride."""
+        c = self.cfg
+        b, _, img_h, img_w = images.shape
+        feats = self.backbone(images)
+        logits, deltas = self.tpn(feats)
+        anchors = self.anchors(feats.shape[2], feats.shape[3], feats.device)
+        proposals, _, count = self.propose(logits, deltas, anchors, img_h, img_w)
+        k, t = c.max_proposals, c.max_word_len
+        valid = torch.arange(k, device=images.device)[None, :] < count[:, None]
+        rois = proposals[valid]
+        batch_index = torch.nonzero(valid)[:, 0]
+        memory, mask, holistic = self.regions(feats, rois, batch_index)
+        det_logit, det_delta = self.detector(holistic)
+        refined = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
+        tokens, probs = self.decoder.greedy(memory, mask, holistic)
+        out = SpotterOutput(
+            boxes=proposals.new_zeros((b, k, 4)),
+            scores=proposals.new_zeros((b, k)),
+            tokens=torch.zeros((b, k, t), dtype=torch.long, device=images.device),
+            token_probs=proposals.new_zeros((b, k, t)),
+            proposals=proposals,
+            count=count,
+        )
+        out.boxes[valid] = refined
+        out.scores[valid] = torch.sigmoid(det_logit)
+        out.tokens[valid] = tokens
+        out.token_probs[valid] = probs
+        return out
+
+    @torch.no_grad()
+    def recognize(self, images: torch.Tensor, rois: torch.Tensor, batch_index: torch.Tensor):
+        """Recognition only, on given regions -> tokens (N,T), token probabilities (N,T)."""
+        feats = self.backbone(images)
+        memory, mask, holistic = self.regions(feats, rois, batch_index)
+        return self.decoder.greedy(memory, mask, holistic)

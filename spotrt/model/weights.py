@@ -1,0 +1,84 @@
+"""Weights files: a safetensors file whose metadata holds the model's config."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .. import __version__
+from ..errors import SpotrtError
+from .config import SpotterConfig
+from .spotter import Spotter
+
+FORMAT = "spotrt-weights-1"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "spotrt_light.safetensors"
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
+    """Write a safetensors file through a temporary file and a rename: never half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def save_weights(model: Spotter, path, extra: dict | None = None) -> None:
+    meta = {"format": FORMAT, "spotrt_version": __version__, "config": model.cfg.to_json()}
+    if extra:
+        meta["extra"] = json.dumps(extra, sort_keys=True)
+    atomic_save(model.state_dict(), path, meta)
+
+
+def read_metadata(path) -> dict[str, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise SpotrtError(f"weights {path}: file not found, expected a .safetensors weights file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:  # safetensors raises several types for a file that is not one
+        raise SpotrtError(f"weights {path}: not a safetensors file ({exc}), expected spotrt weights") from None
+
+
+def load_weights(path=None, device: str = "cpu") -> Spotter:
+    """Build the model its file describes and load it; one clear error for a file of another model."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise SpotrtError(
+            f"weights {path}: found metadata format {meta.get('format')!r}, expected {FORMAT!r} with a config "
+            "(a file written by spotrt train)"
+        )
+    try:
+        cfg = SpotterConfig.from_json(meta["config"])
+    except (ValueError, TypeError) as exc:
+        raise SpotrtError(f"weights {path}: its config is invalid: {exc}") from None
+    model = Spotter(cfg)
+    expected = model.state_dict()
+    with safe_open(str(path), framework="pt", device=device) as f:
+        keys = set(f.keys())
+        missing = sorted(set(expected) - keys)
+        unexpected = sorted(keys - set(expected))
+        if missing or unexpected:
+            what = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {unexpected[0]!r}"
+            raise SpotrtError(
+                f"weights {path}: {what} ({len(missing)} missing, {len(unexpected)} unexpected), "
+                f"expected the tensors of a {cfg.backbone} spotter"
+            )
+        state = {}
+        for k in expected:
+            t = f.get_tensor(k)
+            if tuple(t.shape) != tuple(expected[k].shape):
+                raise SpotrtError(
+                    f"weights {path}: tensor {k!r} has shape {tuple(t.shape)}, the config expects "
+                    f"{tuple(expected[k].shape)} (weights of another config?)"
+                )
+            state[k] = t
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return model

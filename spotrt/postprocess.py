@@ -1,0 +1,100 @@
+"""From the network's raw outputs to words (NumPy only: every backend shares this)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .imageops import Letterbox
+
+
+@dataclass
+class SpottedWord:
+    """One word read in an image: quad (4,2) clockwise from top-left, in image pixels."""
+
+    text: str
+    score: float
+    quad: np.ndarray
+    det_score: float = 0.0
+    rec_score: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "text": self.text,
+            "score": round(float(self.score), 4),
+            "box": [round(float(v), 1) for v in self.quad.reshape(-1)],
+        }
+
+
+def decode_tokens(tokens: np.ndarray, charset: str) -> str:
+    """Token ids (T,) -> text, stopping at the first end-of-word (0)."""
+    chars = []
+    for t in tokens.tolist():
+        if t == 0:
+            break
+        if 1 <= t <= len(charset):
+            chars.append(charset[t - 1])
+    return "".join(chars)
+
+
+def nms_np(boxes: np.ndarray, scores: np.ndarray, iou_thresh: float) -> list[int]:
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
+        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-6)
+        order = rest[iou <= iou_thresh]
+    return keep
+
+
+def box_to_quad(box: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], dtype=np.float32)
+
+
+def words_from_outputs(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    tokens: np.ndarray,
+    token_probs: np.ndarray,
+    count: int,
+    letterbox: Letterbox,
+    charset: str,
+    score_thresh: float,
+    nms_iou: float,
+) -> list[SpottedWord]:
+    """One image's outputs (K,...) -> words in original image pixels, best first.
+
+    A word's score is its detection probability times the mean probability of its characters
+    and end token; regions that read as empty are dropped.
+    """
+    n = int(count)
+    boxes, scores, tokens, token_probs = boxes[:n], scores[:n], tokens[:n], token_probs[:n]
+    cand = []
+    for i in range(n):
+        if scores[i] < score_thresh:
+            continue
+        text = decode_tokens(tokens[i], charset)
+        if not text:
+            continue
+        rec = float(np.mean(token_probs[i, : min(len(text) + 1, token_probs.shape[1])]))
+        cand.append((i, text, float(scores[i]) * rec, rec))
+    if not cand:
+        return []
+    idx = np.array([c[0] for c in cand])
+    keep = nms_np(boxes[idx], np.array([c[2] for c in cand]), nms_iou)
+    words = []
+    for j in keep:
+        i, text, score, rec = cand[j]
+        box = boxes[i] / letterbox.scale
+        box[0::2] = np.clip(box[0::2], 0, letterbox.width)
+        box[1::2] = np.clip(box[1::2], 0, letterbox.height)
+        words.append(SpottedWord(text, score, box_to_quad(box), float(scores[i]), rec))
+    return words

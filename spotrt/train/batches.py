@@ -1,0 +1,148 @@
+"""Training batches: synthetic scenes plus a mosaic of word crops for the recognizer.
+
+A batch is a pure function of (seed, step, level schedule), so training is reproducible and a
+resumed run sees the same data it would have seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..data.charset import normalize_text
+from ..data.readers import read_word_crops
+from ..data.synth import SynthGenerator
+
+
+def parse_curriculum(text: str) -> list[tuple[int, int]]:
+    """'0:0,300:1,1200:2' -> [(0,0),(300,1),(1200,2)]: from step s on, levels up to L are used."""
+    out = []
+    try:
+        for part in text.split(","):
+            step, level = part.split(":")
+            out.append((int(step), int(level)))
+    except ValueError:
+        raise ValueError(f"curriculum: found {text!r}, expected 'step:level,...' like '0:0,300:1,1200:2'") from None
+    out.sort()
+    if not out or out[0][0] != 0 or any(lv not in (0, 1, 2) for _, lv in out):
+        raise ValueError(f"curriculum: found {text!r}, expected to start at step 0 with levels in 0..2")
+    return out
+
+
+def level_at(curriculum: list[tuple[int, int]], step: int) -> int:
+    level = 0
+    for s, lv in curriculum:
+        if step >= s:
+            level = lv
+    return level
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor            # (B+M, 3, H, W): B scenes then M mosaics
+    boxes: list[torch.Tensor]       # per image (n,4) word boxes
+    texts: list[list[str]]          # per image labels ('' = not readable: detection only)
+    num_scenes: int
+
+
+def quad_to_box(quad: np.ndarray) -> list[float]:
+    return [float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max())]
+
+
+class BatchMaker:
+    """Builds batch `step` of a run; picklable, so a DataLoader worker can run it."""
+
+    def __init__(self, cfg, seed: int, batch: int, mosaics: int, height: int, width: int,
+                 curriculum, real_crops_root: str | None, real_fraction: float, max_len: int, charset: str):
+        self.cfg = cfg
+        self.seed, self.batch, self.mosaics = seed, batch, mosaics
+        self.height, self.width = height, width
+        self.curriculum = curriculum
+        self.real_crops_root = real_crops_root
+        self.real_fraction = real_fraction
+        self.max_len, self.charset = max_len, charset
+        self._gen = None
+        self._real: list[tuple[str, str]] | None = None
+        self._real_cache: dict[str, np.ndarray] = {}
+
+    def _setup(self):
+        if self._gen is None:
+            real = []
+            if self.real_crops_root:
+                for path, text in read_word_crops(self.real_crops_root):
+                    label = normalize_text(text, self.charset)
+                    # only crops whose transcription is the label up to case and punctuation
+                    if text != "###" and 1 <= len(label) < self.max_len and len(label) >= len(text.strip()) - 1:
+                        real.append((path, label))
+            self._real = real
+            self._gen = SynthGenerator(real_crops=None if not real else read_word_crops(self.real_crops_root))
+
+    def _real_crop(self, rng) -> tuple[np.ndarray, str] | None:
+        if not self._real:
+            return None
+        path, label = self._real[int(rng.integers(len(self._real)))]
+        img = self._real_cache.get(path)
+        if img is None:
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                return None
+            self._real_cache[path] = img
+        return img, label
+
+    def mosaic(self, step: int, index: int, level: int):
+        """Rows of word crops on a flat canvas -> (image, boxes, texts)."""
+        rng = np.random.default_rng([self.seed, step, 1000 + index])
+        canvas = np.full((self.height, self.width, 3), rng.integers(0, 256, 3), dtype=np.uint8)
+        boxes, texts = [], []
+        y = int(rng.integers(0, 6))
+        while True:
+            row_h = int(rng.integers(20, 44))
+            if y + row_h > self.height:
+                break
+            x = int(rng.integers(0, 12))
+            while True:
+                crop = None
+                if rng.random() < self.real_fraction:
+                    crop = self._real_crop(rng)
+                if crop is None:
+                    crop = self._gen.word_crop(int(rng.integers(2**31)), level, height=row_h, max_width=self.width // 2)
+                img, label = crop
+                scale = row_h / img.shape[0]
+                w = max(4, int(round(img.shape[1] * scale)))
+                if x + w > self.width:
+                    break
+                canvas[y : y + row_h, x : x + w] = cv2.resize(img, (w, row_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+                boxes.append([x, y, x + w, y + row_h])
+                texts.append(label)
+                x += w + int(rng.integers(2, 24))
+            y += row_h + int(rng.integers(2, 10))
+        return canvas, boxes, texts
+
+    def __call__(self, step: int):
+        self._setup()
+        top = level_at(self.curriculum, step)
+        rng = np.random.default_rng([self.seed, step])
+        images, boxes, texts = [], [], []
+        for i in range(self.batch):
+            level = top if (top == 0 or rng.random() < 0.6) else int(rng.integers(0, top))
+            scene = self._gen.scene(int(rng.integers(2**31)), level, self.height, self.width)
+            images.append(scene.image)
+            boxes.append([quad_to_box(w.quad) for w in scene.words])
+            texts.append([w.text for w in scene.words])
+        for m in range(self.mosaics):
+            img, b, t = self.mosaic(step, m, top)
+            images.append(img)
+            boxes.append(b)
+            texts.append(t)
+        mean = np.asarray(self.cfg.mean, np.float32)
+        std = np.asarray(self.cfg.std, np.float32)
+        x = (np.stack(images).astype(np.float32) - mean) / std
+        return Batch(
+            images=torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+            boxes=[torch.tensor(b, dtype=torch.float32).reshape(-1, 4) for b in boxes],
+            texts=texts,
+            num_scenes=self.batch,
+        )

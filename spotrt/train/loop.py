@@ -1,0 +1,236 @@
+"""The training loop: multi-task loss, curriculum, safetensors checkpoints, resume, loss log."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from tqdm import tqdm
+
+from ..errors import SpotrtError
+from ..model import boxes as B
+from ..model.config import SpotterConfig
+from ..model.spotter import Spotter
+from ..model.targets import anchor_targets, encode_text, jitter_boxes, region_targets
+from ..model.weights import atomic_save, load_weights, save_weights
+from .batches import Batch, BatchMaker, parse_curriculum
+
+
+@dataclass
+class TrainConfig:
+    out: str
+    steps: int = 3000
+    batch: int = 8
+    mosaics: int = 1
+    height: int = 256
+    width: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    curriculum: str = "0:0,300:1,1200:2"
+    seed: int = 0
+    checkpoint_every: int = 100
+    device: str = "auto"
+    real_crops: str | None = None
+    real_fraction: float = 0.3
+    rec_per_image: int = 8
+    init: str | None = None      # start from these weights (fine-tuning)
+    workers: int = 1
+    model: dict = field(default_factory=dict)  # SpotterConfig overrides
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpotrtError(f"device {name}: CUDA is not available here, expected 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: int) -> dict[str, torch.Tensor]:
+    """The paper's multi-task loss: proposals, detection and recognition, on one batch."""
+    cfg = model.cfg
+    dev = batch.images.device
+    feats = model.backbone(batch.images)
+    n_scenes = batch.num_scenes
+    img_h, img_w = batch.images.shape[2:]
+    logits, deltas = model.tpn(feats[:n_scenes])
+    anchors = model.anchors(feats.shape[2], feats.shape[3], torch.device("cpu"))
+
+    # proposal network: sampled anchors
+    cls_l, reg_l, n_cls = [], [], 0
+    for i in range(n_scenes):
+        labels, reg_t = anchor_targets(anchors, batch.boxes[i], gen)
+        labels, reg_t = labels.to(dev), reg_t.to(dev)
+        sel = labels >= 0
+        pos = labels == 1
+        cls_l.append(F.binary_cross_entropy_with_logits(logits[i][sel], labels[sel].float(), reduction="sum"))
+        reg_l.append(F.smooth_l1_loss(deltas[i][pos], reg_t[pos], beta=1 / 9, reduction="sum"))
+        n_cls += int(sel.sum())
+    n_cls = max(n_cls, 1)
+    out = {"tpn_cls": torch.stack(cls_l).sum() / n_cls, "tpn_reg": torch.stack(reg_l).sum() / n_cls}
+
+    # regions: proposals (no gradient into the TPN through them) plus jittered words
+    proposals, _, count = model.propose(logits.detach(), deltas.detach(), anchors.to(dev), img_h, img_w)
+    det_rois, det_labels, det_reg, rec_rois, rec_targets, det_bidx, rec_bidx = [], [], [], [], [], [], []
+    for i in range(batch.images.shape[0]):
+        gt = batch.boxes[i]
+        texts = batch.texts[i]
+        if i < n_scenes:
+            rois = torch.cat([proposals[i, : count[i]].cpu(), gt, jitter_boxes(gt, gen, 2)])
+            labels, reg_t, match, iou = region_targets(rois, gt, gen)
+            sel = labels >= 0
+            det_rois.append(rois[sel])
+            det_labels.append(labels[sel])
+            det_reg.append(reg_t[sel])
+            det_bidx.append(torch.full((int(sel.sum()),), i, dtype=torch.long))
+            cand = torch.nonzero(iou >= 0.65).flatten()
+        else:  # mosaic: recognition only, on jittered crop boxes
+            rois = torch.cat([gt, jitter_boxes(gt, gen, 1, amount=0.08)])
+            match = torch.arange(len(gt)).repeat(2) if len(gt) else torch.zeros(0, dtype=torch.long)
+            cand = torch.arange(len(rois))
+        cand = cand[torch.randperm(len(cand), generator=gen)]
+        taken = 0
+        for r in cand.tolist():
+            t = encode_text(texts[int(match[r])], cfg.charset, cfg.max_word_len)
+            if t is None:
+                continue
+            rec_rois.append(rois[r])
+            rec_targets.append(t)
+            rec_bidx.append(i)
+            taken += 1
+            if taken >= rec_per_image * (1 if i < n_scenes else 4):
+                break
+    det_rois = torch.cat(det_rois)
+    n_det = det_rois.shape[0]
+    rec_rois_t = torch.stack(rec_rois) if rec_rois else torch.zeros((0, 4))
+    all_rois = torch.cat([det_rois, rec_rois_t]).to(dev)
+    all_bidx = torch.cat([torch.cat(det_bidx), torch.tensor(rec_bidx, dtype=torch.long)]).to(dev)
+    memory, mask, holistic = model.regions(feats, all_rois, all_bidx)
+
+    det_logit, det_delta = model.detector(holistic[:n_det])
+    labels = torch.cat(det_labels).to(dev)
+    reg_t = torch.cat(det_reg).to(dev)
+    pos = labels == 1
+    out["det_cls"] = F.binary_cross_entropy_with_logits(det_logit, labels.float())
+    out["det_reg"] = F.smooth_l1_loss(det_delta[pos], reg_t[pos], beta=1.0, reduction="sum") / max(n_det, 1)
+    if rec_targets:
+        targets = torch.stack(rec_targets).to(dev)
+        rec_logits = model.decoder(memory[n_det:], mask[n_det:], holistic[n_det:], targets.clamp(min=0))
+        out["rec"] = F.cross_entropy(rec_logits.reshape(-1, cfg.num_classes), targets.reshape(-1), ignore_index=-100)
+    else:
+        out["rec"] = holistic.sum() * 0
+    return out
+
+
+def _lr_at(step: int, tc: TrainConfig) -> float:
+    if step < tc.warmup:
+        return tc.lr * (step + 1) / tc.warmup
+    progress = (step - tc.warmup) / max(1, tc.steps - tc.warmup)
+    return tc.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _save_checkpoint(out: Path, model: Spotter, opt: torch.optim.Optimizer, step: int, tc: TrainConfig) -> None:
+    save_weights(model, out / "last.safetensors", extra={"step": step})
+    tensors, layout = {}, {}
+    for pid, st in opt.state_dict()["state"].items():
+        for name, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"{pid}.{name}"] = val
+            else:
+                layout[f"{pid}.{name}"] = val
+    atomic_save(tensors, out / "last.optim.safetensors", {"scalars": json.dumps(layout), "step": str(step)})
+    tmp = out / "state.json.tmp"
+    tmp.write_text(json.dumps({"step": step, "train": asdict(tc)}, indent=1))
+    os.replace(tmp, out / "state.json")
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
+    sd = opt.state_dict()
+    with safe_open(str(path), framework="pt") as f:
+        scalars = json.loads(f.metadata()["scalars"])
+        state: dict = {}
+        for key in f.keys():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = f.get_tensor(key)
+        for key, val in scalars.items():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = val
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def train(tc: TrainConfig, resume: bool = False) -> Path:
+    """Train (or resume) into tc.out; returns the path of the final weights."""
+    out = Path(tc.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = _device(tc.device)
+    torch.manual_seed(tc.seed)
+    start = 0
+    if resume and (out / "state.json").exists():
+        state = json.loads((out / "state.json").read_text())
+        start = int(state["step"])
+        model = load_weights(out / "last.safetensors")
+    elif tc.init:
+        model = load_weights(tc.init)
+    else:
+        model = Spotter(SpotterConfig(**tc.model))
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    if start:
+        _load_optimizer(opt, out / "last.optim.safetensors")
+    cfg = model.cfg
+    maker = BatchMaker(cfg, tc.seed, tc.batch, tc.mosaics, tc.height, tc.width, parse_curriculum(tc.curriculum),
+                       tc.real_crops, tc.real_fraction, cfg.max_word_len, cfg.charset)
+    loader = torch.utils.data.DataLoader(
+        _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
+        prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b,
+    )
+    log_path = out / "log.jsonl"
+    if start and log_path.exists():  # drop lines past the checkpoint we resume from
+        lines = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] < start]
+        log_path.write_text("".join(ln + "\n" for ln in lines))
+    gen = torch.Generator().manual_seed(tc.seed * 7919 + start)
+    bar = tqdm(total=tc.steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
+    t0 = time.time()
+    with open(log_path, "a") as log:
+        for step, batch in zip(range(start, tc.steps), loader):
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, tc)
+            batch.images = batch.images.to(device)
+            parts = losses(model, batch, gen, tc.rec_per_image)
+            total = sum(parts.values())
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            rec = {k: round(float(v), 4) for k, v in parts.items()}
+            log.write(json.dumps({"step": step, "loss": round(float(total), 4), **rec,
+                                  "lr": round(_lr_at(step, tc), 6), "time": round(time.time() - t0, 1)}) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(total):.3f}", rec=f"{rec['rec']:.3f}", det=f"{rec['det_cls']:.3f}")
+            if (step + 1) % tc.checkpoint_every == 0 or step + 1 == tc.steps:
+                model.eval()
+                _save_checkpoint(out, model, opt, step + 1, tc)
+                model.train()
+    bar.close()
+    return out / "last.safetensors"
+
+
+class _Steps(torch.utils.data.Dataset):
+    def __init__(self, maker: BatchMaker, start: int, stop: int) -> None:
+        self.maker, self.start, self.stop = maker, start, stop
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, i: int) -> Batch:
+        return self.maker(self.start + i)

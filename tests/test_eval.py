@@ -1,0 +1,283 @@
+"""ICDAR 2015 evaluation protocol (spotrt.eval): hand-made cases for each official rule."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spotrt.eval import (
+    DetWord,
+    GTWord,
+    apply_lexicon,
+    edit_distance,
+    evaluate,
+    lexicon_for,
+    load_lexicon,
+    polygon_iou,
+    read_gt_dir,
+    read_gt_file,
+    read_submission_dir,
+    write_submission_dir,
+)
+
+IC15 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ic15_dev"
+
+
+def box(x0, y0, x1, y1):
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
+
+
+def gt(*words):
+    return [GTWord(box(*b), t) for b, t in words]
+
+
+def dets(*words):
+    return [DetWord(box(*b), t) for b, t in words]
+
+
+# ------------------------------------------------------------------------------------ geometry
+
+
+def test_iou_of_boxes_and_nonconvex_quads():
+    assert polygon_iou(box(0, 0, 10, 10), box(0, 0, 10, 10)) == pytest.approx(1.0)
+    assert polygon_iou(box(0, 0, 10, 10), box(5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert polygon_iou(box(0, 0, 10, 10), box(20, 0, 30, 10)) == 0.0
+    # Anticlockwise order gives the same area.
+    assert polygon_iou(box(0, 0, 10, 10)[::-1], box(5, 0, 15, 10)) == pytest.approx(50 / 150)
+    # A concave "dart" (area 50) is handled exactly: it lies inside the 10x10 box.
+    dart = np.array([[0, 0], [10, 5], [0, 10], [5, 5]], dtype=float)
+    assert polygon_iou(dart, box(0, 0, 10, 10)) == pytest.approx(25 / 100)
+
+
+# ----------------------------------------------------------------------------------- matching
+
+
+def test_perfect_match_all_tasks():
+    g = {"img_1": gt(((0, 0, 100, 20), "Hello"), ((0, 50, 100, 70), "World"))}
+    d = {"img_1": dets(((0, 0, 100, 20), "Hello"), ((0, 50, 100, 70), "World"))}
+    for task in ("detection", "e2e", "spotting"):
+        r = evaluate(g, d, task)
+        assert (r["precision"], r["recall"], r["hmean"], r["matched"]) == (1.0, 1.0, 1.0, 2)
+
+
+def test_iou_threshold_is_strictly_above_half():
+    g = {"img_1": gt(((0, 0, 100, 100), "word"))}
+    # Shifted boxes: IoU = (100 - s) / (100 + s); s = 33 -> 0.5038, s = 34 -> 0.4925.
+    above = evaluate(g, {"img_1": dets(((33, 0, 133, 100), "word"))}, "detection")
+    below = evaluate(g, {"img_1": dets(((34, 0, 134, 100), "word"))}, "detection")
+    assert above["matched"] == 1 and below["matched"] == 0
+    # Exactly 0.5 (2x IoU area vs union) is not a match: 100x100 GT, 100x50 detection inside it.
+    exact = evaluate(g, {"img_1": dets(((0, 0, 100, 50), "word"))}, "detection")
+    assert exact["matched"] == 0
+
+
+def test_one_to_one_matching():
+    g = {"img_1": gt(((0, 0, 100, 20), "word"))}
+    r = evaluate(g, {"img_1": dets(((0, 0, 100, 20), "word"), ((1, 0, 101, 20), "word"))}, "detection")
+    assert r["matched"] == 1 and r["num_det"] == 2 and r["precision"] == 0.5 and r["recall"] == 1.0
+
+
+def test_wrong_transcription_still_consumes_the_pair():
+    # The scripts pair by IoU first: a wrong first detection blocks the right second one.
+    g = {"img_1": gt(((0, 0, 100, 20), "word"))}
+    r = evaluate(g, {"img_1": dets(((0, 0, 100, 20), "ward"), ((1, 0, 101, 20), "word"))}, "e2e")
+    assert r["matched"] == 0 and r["per_image"]["img_1"]["pairs"] == [{"gt": 0, "det": 0, "correct": False}]
+    assert evaluate(g, {"img_1": dets(((0, 0, 100, 20), "ward"), ((1, 0, 101, 20), "word"))}, "detection")[
+        "matched"
+    ] == 1
+
+
+def test_dont_care_gt_and_detection_inside_it_are_ignored():
+    g = {"img_1": gt(((0, 0, 100, 20), "word"), ((0, 100, 200, 140), "###"))}
+    # Second detection: 60% of its area inside the don't-care box -> ignored; third: 40% -> counts.
+    d = {"img_1": dets(((0, 0, 100, 20), "word"), ((80, 100, 180, 140), "x"), ((-60, 100, 40, 140), "y"))}
+    r = evaluate(g, d, "e2e")
+    assert r["num_gt"] == 1 and r["num_det"] == 2 and r["matched"] == 1
+    assert r["per_image"]["img_1"]["det_dont_care"] == [1]
+    assert r["precision"] == 0.5 and r["recall"] == 1.0
+
+
+def test_e2e_case_insensitive_and_gt_edge_punctuation():
+    def e2e(gt_text, det_text):
+        g = {"img_1": gt(((0, 0, 100, 20), gt_text))}
+        return evaluate(g, {"img_1": dets(((0, 0, 100, 20), det_text))}, "e2e")["matched"]
+
+    assert e2e("Hello", "HELLO") == 1
+    assert e2e("Hello", "hellO") == 1
+    # One special character may be dropped from each end of the GT only.
+    assert e2e("Hello!", "hello") == 1
+    assert e2e("(Hello)", "hello") == 1
+    assert e2e("(Hello)", "(hello)") == 1
+    assert e2e("Hello!!", "hello") == 0
+    assert e2e("Hello", "hello!") == 0  # the detection is not stripped
+    assert e2e("Hel.lo", "hello") == 0
+    assert e2e("Hello-", "hello") == 0  # '-' is not a special character in the e2e match
+
+
+def test_short_words_count_in_e2e_but_not_in_spotting():
+    # E2E_iou_1_1.py applies MIN_LENGTH_CARE_WORD only in word spotting (include_in_dictionary);
+    # the IC15 GT already marks short words '###'.
+    g = {"img_1": gt(((0, 0, 100, 20), "to"), ((0, 50, 100, 70), "Street"))}
+    d = {"img_1": dets(((0, 0, 100, 20), "to"), ((0, 50, 100, 70), "street"))}
+    e2e = evaluate(g, d, "e2e")
+    assert (e2e["num_gt"], e2e["num_det"], e2e["matched"]) == (2, 2, 2)
+    ws = evaluate(g, d, "spotting")
+    # 'to' becomes a don't-care region, and the detection on it is ignored with it.
+    assert (ws["num_gt"], ws["num_det"], ws["matched"]) == (1, 1, 1)
+
+
+def test_word_spotting_rules():
+    def spot(gt_text, det_text):
+        g = {"img_1": gt(((0, 0, 100, 20), gt_text))}
+        r = evaluate(g, {"img_1": dets(((0, 0, 100, 20), det_text))}, "spotting")
+        return r["num_gt"], r["matched"]
+
+    assert spot("John's", "john") == (1, 1)  # 's removed
+    assert spot("John's", "john's") == (1, 0)  # compared with the normalized GT
+    assert spot("-Main-", "MAIN") == (1, 1)  # hyphens stripped from the ends
+    assert spot("(Hello)", "hello") == (1, 1)
+    assert spot("Hello!!", "hello") == (1, 1)  # all edge punctuation goes (unlike e2e)
+    assert spot("Café", "CAFÉ") == (1, 1)
+    assert spot("Wi-Fi", "wi-fi") == (1, 1)
+    assert spot("A4B", "a4b") == (0, 0)  # digits: not a dictionary word -> don't care
+    assert spot("don't", "dont") == (0, 0)  # inner apostrophe splits the word -> don't care
+    assert spot("ab.", "ab") == (0, 0)  # under 3 characters after stripping
+    # e2e on the same pairs differs.
+    g = {"img_1": gt(((0, 0, 100, 20), "A4B"))}
+    assert evaluate(g, {"img_1": dets(((0, 0, 100, 20), "a4b"))}, "e2e")["matched"] == 1
+
+
+def test_global_aggregation_not_per_image_mean():
+    g = {
+        "img_1": gt(((0, 0, 10, 10), "aaa")),
+        "img_2": gt(*[((0, 20 * k, 10, 20 * k + 10), "bbb") for k in range(3)]),
+    }
+    d = {"img_1": dets(((0, 0, 10, 10), "aaa")), "img_2": dets(((0, 0, 10, 10), "bbb"), ((50, 0, 60, 10), "x"))}
+    r = evaluate(g, d, "e2e")
+    # Global: 2 correct of 4 GT and 3 detections (per-image means would give recall 2/3).
+    assert r["matched"] == 2 and r["num_gt"] == 4 and r["num_det"] == 3
+    assert r["recall"] == pytest.approx(0.5) and r["precision"] == pytest.approx(2 / 3)
+    assert r["hmean"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+    assert r["per_image"]["img_2"]["recall"] == pytest.approx(1 / 3)
+
+
+def test_empty_and_missing_submissions():
+    g = {"img_1": gt(((0, 0, 10, 10), "aaa")), "img_2": gt(((0, 0, 10, 10), "###"))}
+    r = evaluate(g, {}, "e2e")
+    assert (r["precision"], r["recall"], r["hmean"], r["num_gt"], r["num_det"]) == (0.0, 0.0, 0.0, 1, 0)
+    # An image without care GT: recall 1, precision 1 when nothing is detected, 0 otherwise.
+    assert r["per_image"]["img_2"]["recall"] == 1.0 and r["per_image"]["img_2"]["precision"] == 1.0
+    r = evaluate(g, {"img_2": dets(((50, 50, 60, 60), "zzz"))}, "e2e")
+    assert r["per_image"]["img_2"]["precision"] == 0.0 and r["num_det"] == 1
+
+
+def test_unknown_image_id_and_task():
+    g = {"img_1": gt(((0, 0, 10, 10), "aaa"))}
+    with pytest.raises(ValueError, match="img_7"):
+        evaluate(g, {"img_7": []})
+    with pytest.raises(ValueError, match="task"):
+        evaluate(g, {}, "recognition")
+
+
+# -------------------------------------------------------------------------------------- files
+
+
+def test_gt_parsing_bom_crlf_commas_quotes(tmp_path):
+    p = tmp_path / "gt_img_3.txt"
+    p.write_bytes(
+        "\ufeff1,2,3,2,3,4,1,4,Hello, world\r\n".encode("utf-8")
+        + b"\r\n"
+        + b'5,6,7,6,7,8,5,8,"say \\"hi\\""\r\n'
+        + b"0,0,9,0,9,9,0,9,###"
+    )
+    words = read_gt_file(p)
+    assert [w.text for w in words] == ["Hello, world", 'say "hi"', "###"]
+    np.testing.assert_array_equal(words[0].quad, [[1, 2], [3, 2], [3, 4], [1, 4]])
+    assert list(read_gt_dir(tmp_path)) == ["img_3"]
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    p = tmp_path / "gt_img_1.txt"
+    p.write_text("1,2,3,2,3,4,1,4,ok\n1,2,3,oops,3,4,1,4,bad\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"gt_img_1\.txt:2:.*expected x1,y1"):
+        read_gt_file(p)
+    with pytest.raises(ValueError, match="not found"):
+        read_gt_dir(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="notes.txt"):
+        read_gt_dir(tmp_path)
+
+
+def test_submission_round_trip(tmp_path):
+    sub = {
+        "img_1": [DetWord(box(0.4, 0.6, 10.2, 9.7), "Hi, there"), DetWord(box(1, 1, 5, 5), '"quoted"')],
+        "img_2": [],
+    }
+    (tmp_path / "res_img_9.txt").write_text("1,1,2,1,2,2,1,2,stale\n", encoding="utf-8")
+    write_submission_dir(tmp_path, sub)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res_img_1.txt", "res_img_2.txt"]
+    back = read_submission_dir(tmp_path)
+    assert [w.text for w in back["img_1"]] == ["Hi, there", '"quoted"'] and back["img_2"] == []
+    np.testing.assert_array_equal(back["img_1"][0].quad, box(0, 1, 10, 10))
+    write_submission_dir(tmp_path, {"img_1": sub["img_1"][:1]}, with_text=False)
+    assert (tmp_path / "res_img_1.txt").read_text(encoding="utf-8") == "0,1,10,1,10,10,0,10\n"
+    assert read_submission_dir(tmp_path)["img_1"][0].text == ""
+
+
+# ------------------------------------------------------------------------------------ lexicon
+
+
+def test_edit_distance():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3
+    assert edit_distance("abc", "abc") == 0
+
+
+def test_apply_lexicon(tmp_path):
+    lex = ["Street", "STRAND", "cafe", "Cafes", "stroot"]
+    assert apply_lexicon("STREET", lex) == "Street"
+    assert apply_lexicon("str3et", lex) == "Street"
+    assert apply_lexicon("CAFE5", lex) == "cafe"  # tie (distance 1) with 'Cafes' -> first listed
+    assert apply_lexicon("strxet", lex) == "Street"  # distance 1, 'stroot' is 2
+    assert apply_lexicon("anything", []) == "anything"
+    random.seed(0)
+    words = ["".join(random.choice("abcde") for _ in range(random.randint(1, 7))) for _ in range(200)]
+    for _ in range(50):
+        q = "".join(random.choice("abcdeX") for _ in range(random.randint(0, 8)))
+        d = [edit_distance(q.upper(), w.upper()) for w in words]
+        assert apply_lexicon(q, words) == words[d.index(min(d))]
+    p = tmp_path / "voc_img_1.txt"
+    p.write_bytes(b"\xef\xbb\xbf# header\r\nALD\r\n\r\nBALLY\r\n")
+    assert load_lexicon(p) == ["ALD", "BALLY"]
+    assert lexicon_for("none", "img_1", tmp_path) is None
+    assert lexicon_for("strong", "img_1", tmp_path) == ["ALD", "BALLY"]
+    with pytest.raises(ValueError, match="kind"):
+        lexicon_for("huge", "img_1", tmp_path)
+
+
+# ---------------------------------------------------------------------------------- real data
+
+
+@pytest.mark.skipif(not (IC15 / "gt").is_dir(), reason="../shared/data/ic15_dev not present")
+def test_real_gt_as_submission_scores_one():
+    g = read_gt_dir(IC15 / "gt")
+    assert len(g) == 100
+    sub = {k: [DetWord(w.quad, w.text) for w in v] for k, v in g.items()}
+    for task in ("detection", "e2e"):
+        r = evaluate(g, sub, task)
+        assert r["hmean"] == 1.0 and r["num_gt"] == r["matched"] > 0, task
+    # Images missing from the submission lower recall, not precision.
+    half = {k: v for i, (k, v) in enumerate(sub.items()) if i % 2 == 0}
+    r = evaluate(g, half, "detection")
+    assert r["precision"] == 1.0 and 0 < r["recall"] < 1
+
+
+@pytest.mark.skipif(not (IC15 / "lexicons").is_dir(), reason="../shared/data/ic15_dev not present")
+def test_real_generic_lexicon():
+    lex = lexicon_for("generic", "img_1", IC15 / "lexicons")
+    assert len(lex) > 80000 and not any(w.startswith("#") for w in lex)
+    assert apply_lexicon("Shopp1ng", lex) == "SHOPPING"
+    assert lexicon_for("strong", "img_1", IC15 / "lexicons")[:2] == ["ALD", "ALE"]
