@@ -45,13 +45,20 @@ def var_roi_pool(
     gx = xs / (stride * wf) * 2 - 1
     gy = ys / (stride * hf) * 2 - 1
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
-    # One grid_sample per image over all its regions: indexing features per region would copy the
-    # whole feature map once per region.
-    pooled = features.new_zeros((n, c, height, max_width))
-    for b in torch.unique(batch_index).tolist():
-        idx = torch.nonzero(batch_index == b).flatten()
-        g = grid[idx].reshape(1, len(idx) * height, max_width, 2)
+    # One grid_sample per image over all its regions (indexing the features per region would copy
+    # the whole map once per region); regions are grouped by image and put back in their order.
+    order = torch.argsort(batch_index, stable=True)
+    counts = torch.bincount(batch_index, minlength=features.shape[0]).tolist()
+    chunks, start = [], 0
+    for b, k in enumerate(counts):
+        if k == 0:
+            continue
+        g = grid[order[start : start + k]].reshape(1, k * height, max_width, 2)
         p = F.grid_sample(features[b : b + 1], g, mode="bilinear", padding_mode="zeros", align_corners=False)
-        pooled[idx] = p.reshape(c, len(idx), height, max_width).permute(1, 0, 2, 3)
+        chunks.append(p.reshape(c, k, height, max_width).transpose(0, 1))
+        start += k
+    pooled = torch.cat(chunks)
+    if not bool((order == torch.arange(n, device=order.device)).all()):
+        pooled = pooled[torch.argsort(order)]
     mask = (cols.to(torch.long) < widths.view(-1, 1)).to(pooled.dtype)
     return pooled * mask[:, None, None, :], widths

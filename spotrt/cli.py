@@ -1,0 +1,220 @@
+"""`spotrt` command line: thin over the API; user errors end in one line and exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import SpotrtError
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
+    p.add_argument("--backend", default="torch", choices=["torch"], help="inference backend (default: torch)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+
+
+def _write_json(path, data) -> None:
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise SpotrtError(f"output file {p}: cannot be written ({exc.strerror}), expected a writable path") from None
+
+
+def _report_failed(failed: list[str], total: int) -> int:
+    for line in failed[:5]:
+        print(f"spotrt: error: {line}", file=sys.stderr)
+    if failed:
+        print(f"spotrt: error: {len(failed)} of {total} inputs could not be read; the others were written",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_spot(a) -> int:
+    from .api import collect_images, load_spotter, spot_images
+
+    paths = collect_images(a.inputs)
+    spotter = load_spotter(a.model, a.backend, a.device)
+    report = spot_images(spotter, paths, jsonl=a.jsonl, rrc_out=a.rrc_out, draw=a.draw, progress=not a.quiet)
+    if not (a.jsonl or a.rrc_out or a.draw):
+        print(f"{report.images} images, {report.words} words (use --jsonl, --rrc-out or --draw to save them)")
+    return _report_failed(report.failed, len(paths))
+
+
+def cmd_read(a) -> int:
+    from .api import collect_images, load_spotter, read_crops
+
+    paths = collect_images(a.crops)
+    spotter = load_spotter(a.model, a.backend, a.device)
+    results, failed = read_crops(spotter, paths, progress=not a.quiet and bool(a.out))
+    lines = "".join(f"{p}\t{t}\n" for p, t, _ in results)
+    if a.out:
+        from .api import _open_for_write
+
+        f, tmp = _open_for_write(a.out)
+        with f:
+            f.write(lines)
+        os.replace(tmp, a.out)
+    else:
+        sys.stdout.write(lines)
+    return _report_failed(failed, len(paths))
+
+
+def _print_table(results: dict) -> None:
+    print(f"| {'metric':<18} | precision | recall | hmean  |")
+    print("|" + "-" * 20 + "|-----------|--------|--------|")
+    for key, r in results.items():
+        if isinstance(r, dict) and "hmean" in r:
+            print(f"| {key:<18} | {r['precision']:.4f}    | {r['recall']:.4f} | {r['hmean']:.4f} |")
+    if "recognition" in results:
+        r = results["recognition"]
+        print(f"recognition accuracy on {r['words']} ground-truth crops: {r['accuracy']:.4f}")
+
+
+def cmd_eval(a) -> int:
+    from .eval import runner
+
+    if a.submission:
+        from .eval.icdar15 import evaluate, read_gt_dir, read_submission_dir
+
+        if not a.gt:
+            raise SpotrtError("--submission: found no --gt, expected the ground-truth folder to score against")
+        try:
+            gt, det = read_gt_dir(a.gt), read_submission_dir(a.submission)
+            results = {t: runner._summary(evaluate(gt, det, task=t)) for t in ("detection", "e2e", "spotting")}
+        except ValueError as exc:
+            raise SpotrtError(str(exc)) from None
+    else:
+        from .api import load_spotter
+
+        spotter = load_spotter(a.model, a.backend, a.device)
+        if a.synthetic:
+            results = runner.evaluate_synthetic(spotter, a.synthetic, a.level, a.seed, progress=not a.quiet)
+        else:
+            lexicons = runner.LEXICONS if a.lexicon == "all" else ("none",) if a.lexicon == "none" else ("none", a.lexicon)
+            results = runner.evaluate_icdar(spotter, a.data, lexicons, rrc_out=a.rrc_out, progress=not a.quiet)
+            if not a.no_recognition:
+                results["recognition"] = runner.recognition_accuracy(spotter, a.data, progress=not a.quiet)
+    _print_table(results)
+    if a.json:
+        _write_json(a.json, results)
+    return 0
+
+
+def cmd_train(a) -> int:
+    from .train.loop import TrainConfig, train
+
+    model = {"backbone": a.backbone}
+    if a.charset:
+        model["charset"] = a.charset
+    if a.max_word_len:
+        model["max_word_len"] = a.max_word_len
+    tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, lr=a.lr, curriculum=a.curriculum, seed=a.seed,
+                     device=a.device, real_crops=a.real_crops, init=a.init, workers=a.workers,
+                     checkpoint_every=a.checkpoint_every, model=model)
+    try:
+        from .train.batches import parse_curriculum
+
+        parse_curriculum(a.curriculum)
+        final = train(tc, resume=a.resume)
+    except ValueError as exc:
+        raise SpotrtError(str(exc)) from None
+    print(f"weights: {final}")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from .demo import run_demo
+
+    run_demo(a.model, a.output, a.jsonl, frames=a.frames)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spotrt", description="End-to-end scene text spotting for Jetson.")
+    p.add_argument("--version", action="version", version=f"spotrt {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("spot", help="detect and read words in images or folders of images")
+    s.add_argument("inputs", nargs="+", metavar="INPUT")
+    _model_args(s)
+    s.add_argument("--rrc-out", metavar="DIR", help="write ICDAR 2015 result files res_<image>.txt here")
+    s.add_argument("--jsonl", metavar="FILE", help="write one JSON object per image")
+    s.add_argument("--draw", metavar="DIR", help="write annotated images here")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_spot)
+
+    r = sub.add_parser("read", help="recognize word crops (each crop is one word)")
+    r.add_argument("crops", nargs="+", metavar="CROP")
+    _model_args(r)
+    r.add_argument("--out", metavar="FILE.tsv", help="write path<TAB>text lines here instead of stdout")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_read)
+
+    e = sub.add_parser("eval", help="score a model (ICDAR 2015 protocol or held-out synthetic scenes)")
+    e.add_argument("--data", default=None, help="ICDAR 2015 folder with images/, gt/, lexicons/")
+    e.add_argument("--synthetic", type=int, default=0, metavar="N", help="score on N held-out synthetic scenes instead")
+    e.add_argument("--level", type=int, default=1, choices=[0, 1, 2], help="curriculum level of --synthetic")
+    e.add_argument("--seed", type=int, default=1, help="seed of --synthetic")
+    e.add_argument("--lexicon", default="all", choices=["none", "generic", "weak", "strong", "all"])
+    e.add_argument("--no-recognition", action="store_true", help="skip recognition accuracy on GT crops")
+    e.add_argument("--submission", metavar="DIR", help="score existing res_*.txt files (needs --gt)")
+    e.add_argument("--gt", metavar="DIR", help="ground-truth folder of gt_*.txt for --submission")
+    e.add_argument("--rrc-out", metavar="DIR", help="also write the result files, one folder per lexicon")
+    e.add_argument("--json", metavar="FILE", help="write the scores as JSON")
+    e.add_argument("--quiet", action="store_true")
+    _model_args(e)
+    e.set_defaults(func=cmd_eval)
+
+    t = sub.add_parser("train", help="train a spotter on synthetic scenes (resumable)")
+    t.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, state.json")
+    t.add_argument("--steps", type=int, default=2400)
+    t.add_argument("--batch", type=int, default=6, help="synthetic scenes per step (plus one crop mosaic)")
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--curriculum", default="0:0,250:1,800:2", help="step:level,... (levels 0 easy .. 2 hard)")
+    t.add_argument("--backbone", default="light", choices=["light", "vgg16"])
+    t.add_argument("--charset", default=None, help="characters the recognizer reads (default: 0-9a-z)")
+    t.add_argument("--max-word-len", type=int, default=None)
+    t.add_argument("--real-crops", default=None, metavar="DIR", help="word crops (gt.txt) to mix into training")
+    t.add_argument("--init", default=None, metavar="WEIGHTS", help="start from these weights (fine-tune)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--workers", type=int, default=1, help="data generation processes")
+    t.add_argument("--checkpoint-every", type=int, default=100)
+    t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("demo", help="read text in the project's own sample stream and write an annotated video")
+    d.add_argument("--model", default=None)
+    d.add_argument("--output", default="demo_out/demo.mp4")
+    d.add_argument("--jsonl", default="demo_out/demo.jsonl")
+    d.add_argument("--frames", type=int, default=90)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "eval" and not args.submission and not args.synthetic and not args.data:
+        print("spotrt: error: eval: found no --data, --synthetic or --submission, expected one of them", file=sys.stderr)
+        return 1
+    try:
+        return args.func(args)
+    except SpotrtError as exc:
+        print(f"spotrt: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("spotrt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

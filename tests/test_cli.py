@@ -1,0 +1,152 @@
+"""The CLI's error paths: one line naming the thing, exit code 1, no traceback, nothing lost."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from spotrt.cli import main
+from spotrt.model.weights import FORMAT
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "spotrt.cli", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [ln for ln in err if ln.startswith("spotrt: error:")]
+    assert errors, err
+    assert not any("Traceback" in ln for ln in err)
+    return errors[0]
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in (1, 2):
+        cv2.imwrite(str(d / f"img_{i}.png"), rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    return d
+
+
+def test_missing_input_subprocess(tmp_path):
+    code, out, err = run_cli("spot", tmp_path / "nope.jpg")
+    assert code == 1
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "nope.jpg" in err and "no such file" in err
+
+
+def test_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["spot", str(tmp_path / "empty")]) == 1
+    line = one_error_line(capsys)
+    assert "empty" in line and "no image files" in line
+
+
+def test_unreadable_image_keeps_the_others(tmp_path, image_dir, untrained_weights, capsys):
+    (image_dir / "img_3.jpg").write_text("not an image")
+    out = tmp_path / "out.jsonl"
+    rrc = tmp_path / "rrc"
+    code = main(["spot", str(image_dir), "--model", str(untrained_weights), "--jsonl", str(out),
+                 "--rrc-out", str(rrc), "--quiet"])
+    assert code == 1
+    line = one_error_line(capsys)
+    assert "img_3.jpg" in line and "cannot decode" in line
+    records = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert [r["image"].rsplit("/", 1)[-1] for r in records] == ["img_1.png", "img_2.png"]
+    assert sorted(p.name for p in rrc.iterdir()) == ["res_img_1.txt", "res_img_2.txt"]
+
+
+def test_spot_outputs(tmp_path, image_dir, untrained_weights):
+    out = tmp_path / "o.jsonl"
+    assert main(["spot", str(image_dir / "img_1.png"), "--model", str(untrained_weights), "--jsonl", str(out),
+                 "--draw", str(tmp_path / "draw"), "--quiet"]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["image"].endswith("img_1.png") and isinstance(rec["words"], list)
+    for w in rec["words"]:
+        assert len(w["box"]) == 8 and isinstance(w["text"], str)
+    assert cv2.imread(str(tmp_path / "draw" / "img_1.jpg")).shape == (64, 96, 3)
+
+
+def test_weights_of_another_config(tmp_path, untrained_weights, image_dir, capsys):
+    from safetensors import safe_open
+
+    with safe_open(str(untrained_weights), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = f.metadata()
+    cfg = json.loads(meta["config"])
+    cfg["feat_channels"] = 64
+    bad = tmp_path / "other.safetensors"
+    save_file(tensors, str(bad), metadata={**meta, "config": json.dumps(cfg)})
+    assert main(["spot", str(image_dir), "--model", str(bad)]) == 1
+    line = one_error_line(capsys)
+    assert "other.safetensors" in line and "shape" in line and "expects" in line
+
+
+def test_weights_without_spotrt_metadata(tmp_path, image_dir, capsys):
+    bad = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bad))
+    assert main(["spot", str(image_dir), "--model", str(bad)]) == 1
+    line = one_error_line(capsys)
+    assert "foreign.safetensors" in line and FORMAT in line
+
+
+def test_weights_not_safetensors(tmp_path, image_dir, capsys):
+    bad = tmp_path / "junk.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    assert main(["read", str(image_dir / "img_1.png"), "--model", str(bad)]) == 1
+    assert "junk.safetensors" in one_error_line(capsys)
+
+
+def test_missing_model_file(tmp_path, image_dir, capsys):
+    assert main(["spot", str(image_dir), "--model", str(tmp_path / "none.safetensors")]) == 1
+    assert "none.safetensors" in one_error_line(capsys)
+
+
+def test_read_writes_tsv(tmp_path, image_dir, untrained_weights):
+    out = tmp_path / "r.tsv"
+    assert main(["read", str(image_dir), "--model", str(untrained_weights), "--out", str(out), "--quiet"]) == 0
+    lines = out.read_text().splitlines()
+    assert [ln.split("\t")[0].rsplit("/", 1)[-1] for ln in lines] == ["img_1.png", "img_2.png"]
+
+
+def test_unwritable_output(tmp_path, image_dir, untrained_weights, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["spot", str(image_dir), "--model", str(untrained_weights), "--rrc-out", str(blocker / "sub")]) == 1
+    assert "sub" in one_error_line(capsys)
+
+
+def test_eval_needs_a_source(capsys):
+    assert main(["eval"]) == 1
+    assert "--data" in one_error_line(capsys)
+
+
+def test_eval_bad_dataset(tmp_path, untrained_weights, capsys):
+    assert main(["eval", "--data", str(tmp_path), "--model", str(untrained_weights)]) == 1
+    assert "images/ and gt/" in one_error_line(capsys)
+
+
+def test_eval_submission_roundtrip(tmp_path, capsys):
+    gt = tmp_path / "gt"
+    res = tmp_path / "res"
+    gt.mkdir()
+    res.mkdir()
+    (gt / "gt_img_1.txt").write_text("0,0,40,0,40,20,0,20,hello\n10,30,50,30,50,50,10,50,###\n")
+    (res / "res_img_1.txt").write_text("1,1,40,1,40,20,1,20,HELLO\n")
+    assert main(["eval", "--submission", str(res), "--gt", str(gt), "--json", str(tmp_path / "s.json")]) == 0
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["e2e"]["hmean"] == 1.0 and scores["detection"]["matched"] == 1
+
+
+def test_bad_curriculum(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "r"), "--curriculum", "zero"]) == 1
+    assert "curriculum" in one_error_line(capsys)
