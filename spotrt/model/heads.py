@@ -143,5 +143,6 @@ class AttentionDecoder(nn.Module):
             probs[:, i] = torch.where(ended, torch.ones_like(p), p)
             ended |= token == 0
             if bool(ended.all()):
+                probs[:, i + 1 :] = 1.0  # as if the remaining steps had run: same as a fixed-length decoder
                 break
         return tokens, probs

@@ -11,7 +11,8 @@ from .spotter import DET_WEIGHTS
 def encode_text(text: str, charset: str, max_len: int) -> torch.Tensor | None:
     """Text -> (max_len,) token ids with end-of-word 0 after it and -100 (ignored) past it.
 
-    None when the text does not fit: it has a character outside the charset or no room for the end.
+    A word of exactly max_len characters has no end token (the greedy decoder stops at max_len).
+    None when the text is empty, longer than max_len or has a character outside the charset.
     """
     if not text or len(text) >= max_len + 1 or any(ch not in charset for ch in text):
         return None

@@ -197,13 +197,14 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     if start and log_path.exists():  # drop lines past the checkpoint we resume from
         lines = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] < start]
         log_path.write_text("".join(ln + "\n" for ln in lines))
-    gen = torch.Generator().manual_seed(tc.seed * 7919 + start)
+    gen = torch.Generator()
     bar = tqdm(total=tc.steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
     t0 = time.time()
     with open(log_path, "a") as log:
         for step, batch in zip(range(start, tc.steps), loader):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, tc)
+            gen.manual_seed(tc.seed * 1_000_003 + step)  # per step: a resumed run samples the same targets
             batch.images = batch.images.to(device)
             parts = losses(model, batch, gen, tc.rec_per_image)
             total = sum(parts.values())
@@ -211,12 +212,12 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            rec = {k: round(float(v), 4) for k, v in parts.items()}
-            log.write(json.dumps({"step": step, "loss": round(float(total), 4), **rec,
+            rec = {k: round(float(v.detach()), 4) for k, v in parts.items()}
+            log.write(json.dumps({"step": step, "loss": round(float(total.detach()), 4), **rec,
                                   "lr": round(_lr_at(step, tc), 6), "time": round(time.time() - t0, 1)}) + "\n")
             log.flush()
             bar.update(1)
-            bar.set_postfix(loss=f"{float(total):.3f}", rec=f"{rec['rec']:.3f}", det=f"{rec['det_cls']:.3f}")
+            bar.set_postfix(loss=f"{float(total.detach()):.3f}", rec=f"{rec['rec']:.3f}", det=f"{rec['det_cls']:.3f}")
             if (step + 1) % tc.checkpoint_every == 0 or step + 1 == tc.steps:
                 model.eval()
                 _save_checkpoint(out, model, opt, step + 1, tc)
