@@ -52,6 +52,74 @@ def test_iou_of_boxes_and_nonconvex_quads():
     assert polygon_iou(dart, box(0, 0, 10, 10)) == pytest.approx(25 / 100)
 
 
+def quad(*v):
+    return np.array(v, dtype=float).reshape(4, 2)
+
+
+def test_bow_tie_quads_as_polygon3():
+    # Values from the official scripts (Polygon3): a bow-tie's area is |shoelace| of its 4 points in
+    # order, while intersections take it as its two lobes (triangles meeting at the crossing point).
+    from spotrt.eval.icdar15 import _intersection, _Poly
+
+    square_bow_tie = quad(0, 0, 10, 0, 0, 10, 10, 10)  # lobes: two triangles of area 25, crossing at (5, 5)
+    square = quad(0, 0, 10, 0, 10, 10, 0, 10)
+    assert _Poly(square_bow_tie).area == 0.0
+    assert _intersection(_Poly(square_bow_tie), _Poly(square)) == pytest.approx(50.0)
+    # IoU = 50 / (0 + 100 - 50) = 1, as the scripts compute it.
+    assert polygon_iou(square_bow_tie, square) == pytest.approx(1.0)
+    # Two bow-ties: union 0 + 0 - 50 < 0, the scripts' IoU is -1 (never a match); here 0.
+    assert polygon_iou(square_bow_tie, square_bow_tie) == 0.0
+    # Official: area 344, intersection with the GT 142.74 (not the convex hull's).
+    det = _Poly(quad(12, 161, 9, 147, 20, 201, 3, 203))
+    gt_quad = _Poly(quad(1, 151, 12, 151, 13, 195, 0, 194))
+    assert det.area == 344.0
+    assert _intersection(gt_quad, det) == pytest.approx(142.74, abs=0.01)
+    assert _intersection(det, gt_quad) == pytest.approx(142.74, abs=0.01)
+    # Official IoU 0.3943 (<= 0.5: no match).
+    a, b = quad(595, 211, 590, 192, 607, 203, 609, 196), quad(585, 196, 608, 194, 608, 206, 585, 207)
+    assert polygon_iou(a, b) == pytest.approx(0.3943, abs=1e-4)
+    # Degenerate (zero-area) quads: IoU 0, as the scripts' division by an empty union gives.
+    flat = quad(0, 0, 10, 0, 20, 0, 5, 0)
+    assert polygon_iou(flat, square) == 0.0 and polygon_iou(flat, flat) == 0.0
+
+
+def test_bow_tie_detections_in_evaluation():
+    # Only 41.5% of this bow-tie's area (344) lies in the don't-care GT: it is not don't care.
+    g = {"img_1": [GTWord(quad(1, 151, 12, 151, 13, 195, 0, 194), "###")]}
+    r = evaluate(g, {"img_1": [DetWord(quad(12, 161, 9, 147, 20, 201, 3, 203), "x")]}, "detection")
+    assert r["per_image"]["img_1"]["det_dont_care"] == [] and r["num_det"] == 1
+    # IoU 0.394: the official scripts do not pair these two.
+    g = {"img_1": [GTWord(quad(585, 196, 608, 194, 608, 206, 585, 207), "The")]}
+    for task in ("detection", "e2e"):
+        r = evaluate(g, {"img_1": [DetWord(quad(595, 211, 590, 192, 607, 203, 609, 196), "Tha")]}, task)
+        assert r["matched"] == 0 and r["per_image"]["img_1"]["pairs"] == []
+
+
+def test_submission_with_swapped_corners():
+    # The GT resubmitted with two corners of each quad swapped; official scores (Polygon3): P 1/3, R 1/2.
+    g = {
+        "img_1": [
+            GTWord(quad(0, 0, 100, 0, 100, 20, 0, 20), "word"),
+            GTWord(quad(0, 100, 40, 100, 25, 110, 15, 110), "word"),  # trapezoid, sides 40 and 10
+            GTWord(quad(0, 200, 50, 200, 50, 220, 0, 220), "###"),
+        ]
+    }
+    d = {
+        "img_1": [
+            # Box: area 0, lobes 500 + 500 inside the GT: IoU = 1000 / (2000 + 0 - 1000) = 1, a match.
+            DetWord(quad(0, 0, 100, 0, 0, 20, 100, 20), "word"),
+            # Trapezoid, diagonals cross at (20, 108): lobes of area 40 each, the other two diagonal
+            # triangles 160 and 10. Area 0, IoU = 80 / (250 - 80) = 0.47: no match.
+            DetWord(quad(0, 100, 25, 110, 40, 100, 15, 110), "word"),
+            # Area 0, so not inside the don't-care box by the scripts' rule: a care detection.
+            DetWord(quad(0, 200, 50, 200, 0, 220, 50, 220), "x"),
+        ]
+    }
+    r = evaluate(g, d, "detection")
+    assert (r["matched"], r["num_gt"], r["num_det"]) == (1, 2, 3)
+    assert r["precision"] == pytest.approx(1 / 3) and r["recall"] == 0.5
+
+
 # ----------------------------------------------------------------------------------- matching
 
 

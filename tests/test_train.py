@@ -36,3 +36,27 @@ def test_train_checkpoint_and_exact_resume(tmp_path):
     init = Spotter(load_weights(straight).cfg).state_dict()
     changed = sum(not torch.equal(init[k], a[k]) for k in a if a[k].dtype.is_floating_point)
     assert changed > 10  # the steps did move the weights
+
+
+def test_vgg16_backbone_builds_and_runs():
+    """The paper's backbone: VGG16 conv1_1..conv4_3 (10 conv layers, stride 8), then the same heads."""
+    from spotrt.model.config import SpotterConfig
+
+    model = Spotter(SpotterConfig(backbone="vgg16")).eval()
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs[:10]] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512]
+    feats = model.backbone(torch.zeros(1, 3, 64, 128))
+    assert feats.shape == (1, 128, 8, 16)
+    out = model(torch.randn(1, 3, 64, 128))
+    assert out.tokens.shape == (1, model.cfg.max_proposals, model.cfg.max_word_len)
+
+
+def test_custom_charset_trains(tmp_path):
+    """A digits-only charset with a shorter max length trains and decodes in its own alphabet."""
+    cfg = dict(SMALL, curriculum="0:0")
+    out = train(TrainConfig(out=str(tmp_path / "d"), steps=1, model={"charset": "0123456789", "max_word_len": 8}, **cfg))
+    model = load_weights(out)
+    assert model.cfg.charset == "0123456789" and model.cfg.num_classes == 11
+    assert model.decoder.out.out_features == 11
+    tokens, probs = model.decoder.greedy(torch.zeros(2, 5, 128), torch.ones(2, 5, dtype=torch.bool), torch.zeros(2, 128))
+    assert tokens.shape == (2, 8) and int(tokens.max()) <= 10

@@ -15,9 +15,17 @@ A re-implementation of the RRC's official scripts: Task 4.1 text localization (`
   (`_e2e_transcription_match`). Word spotting: case-insensitive equality with the normalized GT.
 - Precision = correct / care detections, recall = correct / care GT, summed over all images.
 
+Quads are taken as the scripts' `Polygon.Polygon(points)` (Polygon3) takes them, non-convex ones
+exactly. That includes self-intersecting ("bow-tie") quads, which the official validator accepts
+whenever the larger lobe is clockwise (a detector can emit them, e.g. with two corners swapped):
+their area is Polygon3's `area()`, the absolute shoelace sum of the 4 points in the given order (the
+two lobes' signed areas partly cancel; an evenly crossed box has area 0), while intersections are
+GPC's, which takes the quad as its two lobes (two triangles meeting at the crossing point, even-odd
+fill). So a bow-tie can have an intersection larger than its area: its IoU is computed all the
+same (as the scripts do), and a zero or negative union counts as no match.
+
 Differences, all on inputs the official scripts reject: coordinates may be floats (the official
-format has integers), anticlockwise quads are accepted, and the area of a self-intersecting
-("bow-tie") quad is taken as that of its convex hull (non-convex simple quads are exact).
+format has integers) and anticlockwise quads are accepted.
 """
 
 from __future__ import annotations
@@ -181,24 +189,24 @@ def _cross(o, a, b) -> float:
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
 
-def _convex_hull(pts):
-    pts = sorted(set(pts))
-    if len(pts) <= 2:
-        return pts
-    lower, upper = [], []
-    for p in pts:
-        while len(lower) >= 2 and _cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    for p in reversed(pts):
-        while len(upper) >= 2 and _cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return lower[:-1] + upper[:-1]
+def _bow_tie_lobes(p) -> list[Tri]:
+    """The two lobes of a self-intersecting quad: for crossing edges p[i]p[i+1] and p[i+2]p[i+3]
+    that meet at X, the triangles (X, p[i+1], p[i+2]) and (X, p[i+3], p[i])."""
+    for i in (0, 1):
+        a, b, c, d = p[i], p[i + 1], p[i + 2], p[(i + 3) % 4]
+        sc, sd = _cross(a, b, c), _cross(a, b, d)
+        if sc * sd < 0 and _cross(c, d, a) * _cross(c, d, b) < 0:
+            ta, tb = _cross(c, d, a), _cross(c, d, b)
+            t = ta / (ta - tb)
+            x = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
+            return [(x, b, c), (x, d, a)]
+    # Unreachable for a quad that no diagonal splits (no 3 of its points are then collinear).
+    raise AssertionError(f"quad {p} has no crossing edges")
 
 
 class _Poly:
-    """A quad as positively oriented triangles that tile it, with its area and bounding box."""
+    """A quad as positively oriented triangles that make up its region, with its area (as
+    Polygon3's `area()`) and bounding box."""
 
     __slots__ = ("tris", "area", "box")
 
@@ -212,9 +220,10 @@ class _Poly:
             if s1 * s2 >= 0:
                 tris = [(p[a], p[b], p[c]), (p[a], p[c], p[d])]
                 break
-        if tris is None:
-            hull = _convex_hull(p)
-            tris = [(hull[0], hull[i], hull[i + 1]) for i in range(1, len(hull) - 1)]
+        bow_tie = tris is None
+        if bow_tie:
+            # As Polygon3/GPC: the region is the two lobes, the area the |shoelace| of the quad.
+            tris = _bow_tie_lobes(p)
         self.tris = []
         self.area = 0.0
         for t in tris:
@@ -224,6 +233,9 @@ class _Poly:
             if s != 0:
                 self.tris.append(t)
                 self.area += abs(s) / 2.0
+        if bow_tie:
+            shoelace = sum(p[i - 1][0] * p[i][1] - p[i][0] * p[i - 1][1] for i in range(4))
+            self.area = abs(shoelace) / 2.0
         xs, ys = [q[0] for q in p], [q[1] for q in p]
         self.box = (min(xs), min(ys), max(xs), max(ys))
 
@@ -267,7 +279,9 @@ def _intersection(p: _Poly, q: _Poly) -> float:
 
 
 def polygon_iou(quad_a, quad_b) -> float:
-    """Intersection over union of two quads (0 when the union is empty)."""
+    """Intersection over union of two quads, as the official scripts compute it (see the module
+    docstring for self-intersecting quads); 0 when the union is not positive (empty, or two bow-ties
+    whose lobes overlap more than their areas add up to: the scripts' value is then <= 0 too)."""
     a, b = _Poly(quad_a), _Poly(quad_b)
     inter = _intersection(a, b)
     union = a.area + b.area - inter

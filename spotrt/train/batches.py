@@ -78,7 +78,8 @@ class BatchMaker:
                     if text != "###" and 1 <= len(label) < self.max_len and len(label) >= len(text.strip()) - 1:
                         real.append((path, label))
             self._real = real
-            self._gen = SynthGenerator(real_crops=None if not real else read_word_crops(self.real_crops_root))
+            self._gen = SynthGenerator(real_crops=read_word_crops(self.real_crops_root) if real else None,
+                                       charset=self.charset)
 
     def _real_crop(self, rng) -> tuple[np.ndarray, str] | None:
         if not self._real:
