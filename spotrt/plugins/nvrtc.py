@@ -4,6 +4,10 @@ Compiling needs only the `nvidia-cuda-nvrtc` wheel (no GPU, no driver). PTX is c
 `~/.cache/spotrt/kernels/` (or `$SPOTRT_KERNEL_CACHE`), one file per sha256 of (source, options,
 arch), so a kernel is compiled once per machine; `get_ptx` only ever reads, for code that must not
 compile (a plugin's enqueue). Launching goes through `cuda.bindings.driver`; every status is checked.
+
+The driver must be at least as new as this NVRTC to load its PTX (NVRTC 13.5 writes PTX ISA 9.5;
+JetPack 6 ships CUDA 12.6): use the nvidia-cuda-nvrtc wheel of the target's CUDA version, or
+kind="cubin" for the exact GPU, which loads on any driver of the same CUDA major version.
 """
 
 from __future__ import annotations
