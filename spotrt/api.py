@@ -13,18 +13,50 @@ from .errors import SpotrtError
 from .imageops import read_image
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnxruntime", "auto")
 
 
-def load_spotter(model=None, backend: str = "torch", device: str = "cpu"):
-    """A spotter for `model` (a weights file; None = the shipped default) on `backend`."""
+def _is_onnx(model) -> bool:
+    return model is not None and str(model).lower().endswith(".onnx")
+
+
+def load_spotter(model=None, backend: str = "torch", device: str = "cpu", threads: int | None = None):
+    """A spotter for `model` on `backend`.
+
+    `model`: a weights file (None = the shipped default) or an exported .onnx (plugin or portable
+    graph). `backend`: torch (weights files), onnxruntime (.onnx) or auto (onnxruntime for an .onnx,
+    torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
+    """
     if backend not in BACKENDS:
         raise SpotrtError(f"backend {backend!r}: not available, expected one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        backend = "onnxruntime" if _is_onnx(model) else "torch"
     if model is not None and not Path(model).is_file():
-        raise SpotrtError(f"model {model}: file not found, expected a .safetensors weights file")
+        expected = "an exported .onnx graph" if backend == "onnxruntime" else "a .safetensors weights file"
+        raise SpotrtError(f"model {model}: file not found, expected {expected}")
+    if backend == "onnxruntime":
+        if not _is_onnx(model):
+            raise SpotrtError(f"model {model}: found {'no --model' if model is None else 'a non-.onnx file'}, "
+                              "expected an .onnx graph written by spotrt export for the onnxruntime backend")
+        try:
+            from .runtime.onnxruntime_backend import OnnxRuntimeSpotter
+        except ImportError as exc:
+            raise SpotrtError(f"backend onnxruntime: {exc.name or exc} is not installed, expected "
+                              "pip install 'spotrt[onnx]'") from None
+        return OnnxRuntimeSpotter(model, threads=threads)
+    if _is_onnx(model):
+        raise SpotrtError(f"model {model}: found an .onnx graph, expected a .safetensors weights file for the "
+                          "torch backend (use --backend onnxruntime or auto)")
     from .model.infer import TorchSpotter
 
     return TorchSpotter(model, device=device)
+
+
+def export(weights=None, out="model.onnx", input_size=None, batch: int = 1, opset: int = 17):
+    """Export weights to ONNX (plugin, portable and read graphs); see spotrt.export.onnx_export.export_model."""
+    from .export.onnx_export import export_model
+
+    return export_model(weights, out, input_size=input_size, batch=batch, opset=opset)
 
 
 def collect_images(inputs) -> list[Path]:

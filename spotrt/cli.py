@@ -13,8 +13,10 @@ from .errors import SpotrtError
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
-    p.add_argument("--backend", default="torch", choices=["torch"], help="inference backend (default: torch)")
+    p.add_argument("--model", default=None,
+                   help="weights file (.safetensors) or exported graph (.onnx); default: the shipped model")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                   help="inference backend (default: auto = onnxruntime for an .onnx model, else torch)")
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
 
 
@@ -131,6 +133,29 @@ def cmd_train(a) -> int:
     return 0
 
 
+def cmd_export(a) -> int:
+    from .export.onnx_export import export_model, parse_size
+
+    size = parse_size(a.input_size) if a.input_size else None
+    kinds = tuple(k.strip() for k in a.graphs.split(",") if k.strip())
+    paths = export_model(a.model, a.out, input_size=size, batch=a.batch, opset=a.opset, kinds=kinds)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_check(a) -> int:
+    from .export.check import compare, format_report
+    from .export.onnx_export import parse_size
+
+    size = parse_size(a.input_size) if a.input_size else None
+    res = compare(a.model, images=a.images, synthetic=a.synthetic, input_size=size, threads=a.threads)
+    print(format_report(res))
+    if a.json:
+        _write_json(a.json, res)
+    return 0
+
+
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
@@ -192,6 +217,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=100)
     t.set_defaults(func=cmd_train)
 
+    x = sub.add_parser("export", help="export weights to ONNX: plugin graph, portable graph and read graph")
+    x.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
+    x.add_argument("--out", default="export", help="folder (model.onnx, model.portable.onnx, model.read.onnx) "
+                   "or a path X.onnx (X.portable.onnx and X.read.onnx beside it); default: export/")
+    x.add_argument("--input-size", default=None, metavar="HxW", help="fixed input size (default: the config's, 736x1280)")
+    x.add_argument("--batch", type=int, default=1, help="static batch size N (default: 1)")
+    x.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 16; default: 17)")
+    x.add_argument("--graphs", default="plugin,portable,read",
+                   help="which graphs to write, comma-separated (default: plugin,portable,read)")
+    x.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("check", help="compare torch, the plugin graph and the portable graph on the same inputs")
+    c.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
+    c.add_argument("--images", default=None, metavar="DIR", help="images to compare on")
+    c.add_argument("--synthetic", type=int, default=0, metavar="N", help="N synthetic scenes (default 0; 8 without --images)")
+    c.add_argument("--input-size", default=None, metavar="HxW", help="graph input size (default: the config's)")
+    c.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    c.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    c.set_defaults(func=cmd_check)
+
     d = sub.add_parser("demo", help="read text in the project's own sample stream and write an annotated video")
     d.add_argument("--model", default=None)
     d.add_argument("--output", default="demo_out/demo.mp4")
@@ -206,6 +251,8 @@ def main(argv=None) -> int:
     if args.command == "eval" and not args.submission and not args.synthetic and not args.data:
         print("spotrt: error: eval: found no --data, --synthetic or --submission, expected one of them", file=sys.stderr)
         return 1
+    if args.command == "check" and not args.images and not args.synthetic:
+        args.synthetic = 8
     try:
         return args.func(args)
     except SpotrtError as exc:

@@ -67,3 +67,21 @@ def read_image(path) -> np.ndarray:
     if image is None:
         raise SpotrtError(f"image {path}: found {data.size} bytes OpenCV cannot decode, expected a JPEG/PNG/BMP image")
     return image
+
+
+READ_HEIGHT = 32                                 # `read` scales a crop to this height (mid training size)
+READ_SIZE = (2 * READ_HEIGHT, 16 * READ_HEIGHT)  # the fixed canvas a crop is read on: 64 x 512
+
+
+def prepare_crop(crop: np.ndarray, mean, std) -> tuple[np.ndarray, int]:
+    """A word crop for recognition -> normalized (3, 64, 512) canvas and the crop's width on it.
+
+    Every backend reads on the same fixed canvas, so they see the same pixels and padding.
+    """
+    h, w = crop.shape[:2]
+    scale = READ_HEIGHT / h
+    width = max(8, min(round(w * scale), READ_SIZE[1]))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(crop, (width, READ_HEIGHT), interpolation=interp)
+    x, _ = preprocess(resized, mean, std, READ_SIZE, multiple=8, fixed=True)
+    return x, width

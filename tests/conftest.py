@@ -27,3 +27,37 @@ def shared_data(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared ICDAR 2015 data sits beside the project)")
     return path
+
+
+def small_spotter(seed: int = 0, **changes):
+    """A seeded random spotter at 128x256, its weights scaled so that proposals spread, detections
+    pass the score threshold and the decoder reads non-empty words (no trained model is needed)."""
+    import torch
+
+    from spotrt.model.config import SpotterConfig
+    from spotrt.model.spotter import Spotter
+
+    torch.manual_seed(seed)
+    cfg = SpotterConfig(input_height=128, input_width=256, max_proposals=12, **changes)
+    model = Spotter(cfg).eval()
+    with torch.no_grad():
+        model.tpn.cls.weight.mul_(20.0)   # distinct proposal scores: no ties for TopK / NMS to break
+        model.tpn.cls.bias.zero_()
+        model.tpn.reg.weight.mul_(10.0)
+        model.detector.cls.bias.fill_(1.0)
+        model.decoder.out.bias[0] -= 1.0  # end-of-word a bit later: words of several characters
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported_small(tmp_path_factory):
+    """small_spotter() exported at 128x256, batch 1: (model, {kind: path}, weights path)."""
+    from spotrt.export.onnx_export import export_model
+    from spotrt.model.weights import save_weights
+
+    model = small_spotter()
+    out = tmp_path_factory.mktemp("export")
+    paths = export_model(model, out, input_size=(128, 256), batch=1)
+    weights = out / "small.safetensors"
+    save_weights(model, weights)
+    return model, paths, weights

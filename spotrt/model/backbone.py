@@ -1,4 +1,5 @@
-"""Convolutional backbones. Both end at stride 8 with `feat_channels` channels.
+"""Convolutional backbones. Both end at stride 8 with `feat_channels` channels, and both expose
+their stride-4 features (`layers[:split]`) for the recognizer's finer feature map.
 
 `light` is the shipped default: small enough for interactive speed on a 2-core CPU and on the
 smallest Jetson. `vgg16` follows the paper (VGG16 conv1_1..conv4_3, stride 8) and is trained from
@@ -20,6 +21,8 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1)
 
 
 class LightBackbone(nn.Sequential):
+    split, c4_channels = 2, 32  # layers[:2] end at stride 4 with 32 channels
+
     def __init__(self, out_channels: int = 128) -> None:
         super().__init__(
             conv_bn(3, 16, stride=2),            # /2
@@ -32,6 +35,8 @@ class LightBackbone(nn.Sequential):
 
 
 class VGG16Backbone(nn.Sequential):
+    split, c4_channels = 6, 128  # conv1_1..conv2_2 and two pools: stride 4, 128 channels
+
     def __init__(self, out_channels: int = 128) -> None:
         layers: list[nn.Module] = []
         cin = 3
@@ -51,3 +56,18 @@ def build_backbone(name: str, out_channels: int) -> nn.Module:
     if name == "vgg16":
         return VGG16Backbone(out_channels)
     raise ValueError(f"backbone: found {name!r}, expected 'light' or 'vgg16'")
+
+
+class RecognitionFeatures(nn.Module):
+    """Stride-4 features for reading: stride-8 features upsampled onto the stride-4 ones (an FPN
+    top-down step). Small text spans too few stride-8 columns to be read."""
+
+    def __init__(self, c4_channels: int, c8_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.lateral = nn.Conv2d(c4_channels, out_channels, 1)
+        self.top = nn.Conv2d(c8_channels, out_channels, 1)
+        self.smooth = conv_bn(out_channels, out_channels)
+
+    def forward(self, c4, c8):
+        up = nn.functional.interpolate(self.top(c8), size=c4.shape[2:], mode="nearest")
+        return self.smooth(self.lateral(c4) + up)

@@ -22,7 +22,9 @@ class SpotterConfig:
     charset: str = DEFAULT_CHARSET
     max_word_len: int = 16
     feat_channels: int = 128
-    stride: int = 8
+    stride: int = 8                  # of the detection features
+    rec_channels: int = 64           # stride-4 features that regions are pooled from
+    rec_stride: int = 4
     # Text-shaped anchors: every height combined with every width/height ratio.
     anchor_heights: tuple[float, ...] = (10.0, 16.0, 26.0, 42.0, 68.0)
     anchor_ratios: tuple[float, ...] = (1.0, 2.0, 3.5, 6.0, 10.0)

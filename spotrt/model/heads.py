@@ -40,7 +40,7 @@ class RegionEncoder(nn.Module):
 
     def __init__(self, cfg: SpotterConfig) -> None:
         super().__init__()
-        c, d = cfg.feat_channels, cfg.encoder_hidden
+        c, d = cfg.rec_channels, cfg.encoder_hidden
         self.column = nn.Sequential(
             nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)
         )

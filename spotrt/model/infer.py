@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..imageops import preprocess
+from ..imageops import READ_HEIGHT, prepare_crop, preprocess
 from ..postprocess import SpottedWord, decode_tokens, words_from_outputs
 from .config import SpotterConfig
 from .weights import load_weights
-
-READ_HEIGHT = 32  # `read` scales a crop to this height: the middle of the training text sizes
 
 
 class TorchSpotter:
@@ -46,15 +44,10 @@ class TorchSpotter:
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         """Recognize a whole crop as one word -> (text, mean character probability)."""
-        h, w = crop.shape[:2]
-        scale = READ_HEIGHT / h
-        width = max(8, min(round(w * scale), READ_HEIGHT * 16))
-        import cv2
-
-        resized = cv2.resize(crop, (width, READ_HEIGHT), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        x, _ = preprocess(resized, self.cfg.mean, self.cfg.std, (READ_HEIGHT * 2, READ_HEIGHT * 32), multiple=8)
+        x, width = prepare_crop(crop, self.cfg.mean, self.cfg.std)
         rois = torch.tensor([[0.0, 0.0, float(width), float(READ_HEIGHT)]])
-        tokens, probs = self.model.recognize(torch.from_numpy(x)[None].to(self.device), rois, torch.zeros(1, dtype=torch.long))
+        tokens, probs = self.model.recognize(torch.from_numpy(x)[None].to(self.device), rois.to(self.device),
+                                             torch.zeros(1, dtype=torch.long, device=self.device))
         text = decode_tokens(tokens[0].cpu().numpy(), self.cfg.charset)
         n = min(len(text) + 1, probs.shape[1])
         return text, float(probs[0, :n].mean())

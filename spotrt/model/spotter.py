@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from . import boxes as B
-from .backbone import build_backbone
+from .backbone import RecognitionFeatures, build_backbone
 from .config import SpotterConfig
 from .heads import AttentionDecoder, DetectionHead, RegionEncoder, TextProposalNetwork
 from .roi_pool import var_roi_pool
@@ -37,10 +37,14 @@ class Spotter(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.backbone = build_backbone(cfg.backbone, cfg.feat_channels)
+        self.rec_features = RecognitionFeatures(self.backbone.c4_channels, cfg.feat_channels, cfg.rec_channels)
         self.tpn = TextProposalNetwork(cfg)
         self.encoder = RegionEncoder(cfg)
         self.detector = DetectionHead(cfg)
         self.decoder = AttentionDecoder(cfg)
+        # Training-only auxiliary CTC head on the encoder's columns (class 0 = blank): it gives the
+        # memory per-column character evidence early, which the attention decoder then locks onto.
+        self.ctc = nn.Linear(cfg.encoder_hidden, cfg.num_classes)
         self._anchor_cache: dict[tuple[int, int], torch.Tensor] = {}
 
     def anchors(self, feat_h: int, feat_w: int, device) -> torch.Tensor:
@@ -59,7 +63,9 @@ class Spotter(nn.Module):
         out_scores = logits.new_zeros((b, k))
         count = torch.zeros(b, dtype=torch.long, device=logits.device)
         for i in range(b):
-            scores = torch.sigmoid(logits[i].detach())
+            # rank by logit, not sigmoid: float32 sigmoid saturates and ties, logits rarely do, and
+            # the exported graphs rank the same way
+            scores = logits[i].detach()
             top = torch.topk(scores, min(c.pre_nms_top_n, scores.numel())).indices
             boxes = B.clip(B.decode(anchors[top], deltas[i, top].detach()), img_h, img_w)
             s = scores[top]
@@ -69,22 +75,31 @@ class Spotter(nn.Module):
             keep = B.nms(boxes.cpu(), s.cpu(), c.proposal_nms_iou, k).to(boxes.device)
             n = len(keep)
             out_boxes[i, :n] = boxes[keep]
-            out_scores[i, :n] = s[keep]
+            out_scores[i, :n] = torch.sigmoid(s[keep])
             count[i] = n
         return out_boxes, out_scores, count
 
-    def regions(self, feats, rois, batch_index):
-        """Pool and encode regions -> (memory, mask, holistic)."""
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shared convolutional features -> (stride-8 for proposals, stride-4 for regions)."""
+        x, c4 = images, None
+        for i, layer in enumerate(self.backbone):
+            x = layer(x)
+            if i + 1 == self.backbone.split:
+                c4 = x
+        return x, self.rec_features(c4, x)
+
+    def regions(self, rec_feats, rois, batch_index):
+        """Pool and encode regions -> (memory, mask, holistic, widths)."""
         c = self.cfg
-        pooled, widths = var_roi_pool(feats, rois, batch_index, c.stride, c.roi_height, c.roi_max_width)
-        return self.encoder(pooled, widths)
+        pooled, widths = var_roi_pool(rec_feats, rois, batch_index, c.rec_stride, c.roi_height, c.roi_max_width)
+        return (*self.encoder(pooled, widths), widths)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> SpotterOutput:
         """Inference on normalized images (B,3,H,W), H and W multiples of the stride."""
         c = self.cfg
         b, _, img_h, img_w = images.shape
-        feats = self.backbone(images)
+        feats, rec_feats = self.features(images)
         logits, deltas = self.tpn(feats)
         anchors = self.anchors(feats.shape[2], feats.shape[3], feats.device)
         proposals, _, count = self.propose(logits, deltas, anchors, img_h, img_w)
@@ -92,7 +107,7 @@ class Spotter(nn.Module):
         valid = torch.arange(k, device=images.device)[None, :] < count[:, None]
         rois = proposals[valid]
         batch_index = torch.nonzero(valid)[:, 0]
-        memory, mask, holistic = self.regions(feats, rois, batch_index)
+        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index)
         det_logit, det_delta = self.detector(holistic)
         refined = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
         tokens, probs = self.decoder.greedy(memory, mask, holistic)
@@ -113,6 +128,6 @@ class Spotter(nn.Module):
     @torch.no_grad()
     def recognize(self, images: torch.Tensor, rois: torch.Tensor, batch_index: torch.Tensor):
         """Recognition only, on given regions -> tokens (N,T), token probabilities (N,T)."""
-        feats = self.backbone(images)
-        memory, mask, holistic = self.regions(feats, rois, batch_index)
+        _, rec_feats = self.features(images)
+        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index)
         return self.decoder.greedy(memory, mask, holistic)

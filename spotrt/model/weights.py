@@ -82,3 +82,30 @@ def load_weights(path=None, device: str = "cpu") -> Spotter:
     model.load_state_dict(state)
     model.to(device).eval()
     return model
+
+
+def init_matching(model: Spotter, path) -> list[str]:
+    """Copy into `model` every tensor of `path` whose name and shape fit (fine-tuning from weights of
+    an earlier config); returns the names of the model's tensors that were left as initialized."""
+    read_metadata(path)
+    state = model.state_dict()
+    fresh = []
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+        for k, v in state.items():
+            if k in keys:
+                t = f.get_tensor(k)
+                if tuple(t.shape) == tuple(v.shape):
+                    state[k] = t
+                    continue
+            fresh.append(k)
+    model.load_state_dict(state)
+    return fresh
+
+
+def config_of(path) -> SpotterConfig:
+    """The config stored in a weights file."""
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise SpotrtError(f"weights {path}: found metadata format {meta.get('format')!r}, expected {FORMAT!r}")
+    return SpotterConfig.from_json(meta["config"])

@@ -56,11 +56,13 @@ class BatchMaker:
     """Builds batch `step` of a run; picklable, so a DataLoader worker can run it."""
 
     def __init__(self, cfg, seed: int, batch: int, mosaics: int, height: int, width: int,
-                 curriculum, real_crops_root: str | None, real_fraction: float, max_len: int, charset: str):
+                 curriculum, real_crops_root: str | None, real_fraction: float, max_len: int, charset: str,
+                 mosaic_curriculum=None):
         self.cfg = cfg
         self.seed, self.batch, self.mosaics = seed, batch, mosaics
         self.height, self.width = height, width
         self.curriculum = curriculum
+        self.mosaic_curriculum = mosaic_curriculum or curriculum
         self.real_crops_root = real_crops_root
         self.real_fraction = real_fraction
         self.max_len, self.charset = max_len, charset
@@ -133,8 +135,9 @@ class BatchMaker:
             images.append(scene.image)
             boxes.append([quad_to_box(w.quad) for w in scene.words])
             texts.append([w.text for w in scene.words])
+        mosaic_top = level_at(self.mosaic_curriculum, step)
         for m in range(self.mosaics):
-            img, b, t = self.mosaic(step, m, top)
+            img, b, t = self.mosaic(step, m, int(rng.integers(0, mosaic_top + 1)))
             images.append(img)
             boxes.append(b)
             texts.append(t)

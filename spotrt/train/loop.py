@@ -19,8 +19,10 @@ from ..model import boxes as B
 from ..model.config import SpotterConfig
 from ..model.spotter import Spotter
 from ..model.targets import anchor_targets, encode_text, jitter_boxes, region_targets
-from ..model.weights import atomic_save, load_weights, save_weights
+from ..model.weights import atomic_save, config_of, init_matching, load_weights, save_weights
 from .batches import Batch, BatchMaker, parse_curriculum
+
+CTC_WEIGHT = 0.5
 
 
 @dataclass
@@ -35,6 +37,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup: int = 100
     curriculum: str = "0:0,300:1,1200:2"
+    mosaic_curriculum: str | None = None  # levels of the recognizer's word crops (default: curriculum)
     seed: int = 0
     checkpoint_every: int = 100
     device: str = "auto"
@@ -58,10 +61,11 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
     """The paper's multi-task loss: proposals, detection and recognition, on one batch."""
     cfg = model.cfg
     dev = batch.images.device
-    feats = model.backbone(batch.images)
+    feats, rec_feats = model.features(batch.images)
     n_scenes = batch.num_scenes
     img_h, img_w = batch.images.shape[2:]
-    logits, deltas = model.tpn(feats[:n_scenes])
+    if n_scenes:
+        logits, deltas = model.tpn(feats[:n_scenes])
     anchors = model.anchors(feats.shape[2], feats.shape[3], torch.device("cpu"))
 
     # proposal network: sampled anchors
@@ -74,11 +78,14 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
         cls_l.append(F.binary_cross_entropy_with_logits(logits[i][sel], labels[sel].float(), reduction="sum"))
         reg_l.append(F.smooth_l1_loss(deltas[i][pos], reg_t[pos], beta=1 / 9, reduction="sum"))
         n_cls += int(sel.sum())
+    zero = feats.sum() * 0  # a loss with no terms (a recognition-only batch has no scenes)
     n_cls = max(n_cls, 1)
-    out = {"tpn_cls": torch.stack(cls_l).sum() / n_cls, "tpn_reg": torch.stack(reg_l).sum() / n_cls}
+    out = {"tpn_cls": torch.stack(cls_l).sum() / n_cls if cls_l else zero,
+           "tpn_reg": torch.stack(reg_l).sum() / n_cls if reg_l else zero}
 
     # regions: proposals (no gradient into the TPN through them) plus jittered words
-    proposals, _, count = model.propose(logits.detach(), deltas.detach(), anchors.to(dev), img_h, img_w)
+    if n_scenes:
+        proposals, _, count = model.propose(logits.detach(), deltas.detach(), anchors.to(dev), img_h, img_w)
     det_rois, det_labels, det_reg, rec_rois, rec_targets, det_bidx, rec_bidx = [], [], [], [], [], [], []
     for i in range(batch.images.shape[0]):
         gt = batch.boxes[i]
@@ -108,25 +115,35 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
             taken += 1
             if taken >= rec_per_image * (1 if i < n_scenes else 4):
                 break
-    det_rois = torch.cat(det_rois)
+    det_rois = torch.cat(det_rois) if det_rois else torch.zeros((0, 4))
     n_det = det_rois.shape[0]
     rec_rois_t = torch.stack(rec_rois) if rec_rois else torch.zeros((0, 4))
     all_rois = torch.cat([det_rois, rec_rois_t]).to(dev)
-    all_bidx = torch.cat([torch.cat(det_bidx), torch.tensor(rec_bidx, dtype=torch.long)]).to(dev)
-    memory, mask, holistic = model.regions(feats, all_rois, all_bidx)
+    all_bidx = torch.cat([*det_bidx, torch.tensor(rec_bidx, dtype=torch.long)]).to(dev)
+    if all_rois.shape[0] == 0:
+        return {**out, "det_cls": zero, "det_reg": zero, "rec": zero, "ctc": zero}
+    memory, mask, holistic, widths = model.regions(rec_feats, all_rois, all_bidx)
 
-    det_logit, det_delta = model.detector(holistic[:n_det])
-    labels = torch.cat(det_labels).to(dev)
-    reg_t = torch.cat(det_reg).to(dev)
-    pos = labels == 1
-    out["det_cls"] = F.binary_cross_entropy_with_logits(det_logit, labels.float())
-    out["det_reg"] = F.smooth_l1_loss(det_delta[pos], reg_t[pos], beta=1.0, reduction="sum") / max(n_det, 1)
+    if n_det:
+        det_logit, det_delta = model.detector(holistic[:n_det])
+        labels = torch.cat(det_labels).to(dev)
+        reg_t = torch.cat(det_reg).to(dev)
+        pos = labels == 1
+        out["det_cls"] = F.binary_cross_entropy_with_logits(det_logit, labels.float())
+        out["det_reg"] = F.smooth_l1_loss(det_delta[pos], reg_t[pos], beta=1.0, reduction="sum") / n_det
+    else:
+        out["det_cls"] = out["det_reg"] = zero
     if rec_targets:
         targets = torch.stack(rec_targets).to(dev)
         rec_logits = model.decoder(memory[n_det:], mask[n_det:], holistic[n_det:], targets.clamp(min=0))
         out["rec"] = F.cross_entropy(rec_logits.reshape(-1, cfg.num_classes), targets.reshape(-1), ignore_index=-100)
+        # auxiliary CTC over the region's columns; targets are the characters (ids >= 1)
+        log_probs = F.log_softmax(model.ctc(memory[n_det:]), dim=-1).transpose(0, 1)
+        lengths = (targets > 0).sum(dim=1)
+        out["ctc"] = CTC_WEIGHT * F.ctc_loss(log_probs, targets.clamp(min=0), widths[n_det:], lengths,
+                                              blank=0, reduction="mean", zero_infinity=True)
     else:
-        out["rec"] = holistic.sum() * 0
+        out["rec"] = out["ctc"] = zero
     return out
 
 
@@ -179,7 +196,11 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         start = int(state["step"])
         model = load_weights(out / "last.safetensors")
     elif tc.init:
-        model = load_weights(tc.init)
+        model = Spotter(config_of(tc.init).replace(**tc.model))
+        fresh = init_matching(model, tc.init)
+        if fresh:
+            tqdm.write(f"init {tc.init}: {len(fresh)} tensors do not fit and start fresh: "
+                       + ", ".join(sorted({k.split('.')[0] for k in fresh})))
     else:
         model = Spotter(SpotterConfig(**tc.model))
     model.to(device).train()
@@ -188,7 +209,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         _load_optimizer(opt, out / "last.optim.safetensors")
     cfg = model.cfg
     maker = BatchMaker(cfg, tc.seed, tc.batch, tc.mosaics, tc.height, tc.width, parse_curriculum(tc.curriculum),
-                       tc.real_crops, tc.real_fraction, cfg.max_word_len, cfg.charset)
+                       tc.real_crops, tc.real_fraction, cfg.max_word_len, cfg.charset,
+                       mosaic_curriculum=parse_curriculum(tc.mosaic_curriculum or tc.curriculum))
     loader = torch.utils.data.DataLoader(
         _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
         prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b,

@@ -1,0 +1,117 @@
+"""The ONNX Runtime backend: no torch on its import path, same words as the torch backend, clear errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime_extensions")
+
+from spotrt.api import load_spotter  # noqa: E402
+from spotrt.cli import main  # noqa: E402
+from spotrt.errors import SpotrtError  # noqa: E402
+from spotrt.model.infer import TorchSpotter  # noqa: E402
+from spotrt.runtime.onnxruntime_backend import OnnxRuntimeSpotter  # noqa: E402
+
+
+def test_import_path_has_no_torch():
+    code = ("import sys; import spotrt.runtime.onnxruntime_backend, spotrt.api; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+@pytest.fixture(scope="module")
+def scene():
+    rng = np.random.default_rng(11)
+    return rng.integers(0, 256, (128, 256, 3), dtype=np.uint8)   # exactly the graph's input size
+
+
+@pytest.mark.parametrize("kind", ["plugin", "portable"])
+def test_spot_equals_torch_backend(exported_small, scene, kind):
+    model, paths, weights = exported_small
+    ref = TorchSpotter(weights, max_size=(128, 256)).spot(scene)
+    got = load_spotter(paths[kind], "auto", threads=1)
+    assert isinstance(got, OnnxRuntimeSpotter) and got.cfg == model.cfg
+    words = got.spot(scene)
+    assert len(ref) > 0
+    assert [w.text for w in words] == [w.text for w in ref]
+    for a, b in zip(words, ref):
+        np.testing.assert_allclose(a.quad, b.quad, atol=1e-3)
+        assert abs(a.score - b.score) < 1e-4
+
+
+def test_spot_letterboxes_other_sizes(exported_small):
+    _, paths, _ = exported_small
+    spotter = OnnxRuntimeSpotter(paths["portable"], threads=1)
+    image = np.full((300, 200, 3), 200, np.uint8)
+    for w in spotter.spot(image):
+        assert w.quad[:, 0].max() <= 200 and w.quad[:, 1].max() <= 300
+
+
+def test_read_matches_torch(exported_small):
+    _, paths, weights = exported_small
+    rng = np.random.default_rng(4)
+    ort_sp = OnnxRuntimeSpotter(paths["plugin"], threads=1)
+    torch_sp = TorchSpotter(weights)
+    agree = 0
+    for i in range(4):
+        crop = rng.integers(0, 256, (24 + 6 * i, 80 + 20 * i, 3), dtype=np.uint8)
+        text, score = ort_sp.read(crop)
+        ref_text, ref_score = torch_sp.read(crop)
+        assert isinstance(text, str) and 0.0 < score <= 1.0
+        agree += text == ref_text
+    # The read graph pads crops to 64x512, torch to a multiple of 8: borders may differ a little.
+    assert agree >= 3
+
+
+def test_non_spotrt_onnx_refused(tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    other = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(g, ir_version=10), str(other))
+    with pytest.raises(SpotrtError, match="without spotrt metadata") as info:
+        load_spotter(other, "onnxruntime")
+    assert "\n" not in str(info.value)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01 definitely not protobuf \xff" * 10)
+    with pytest.raises(SpotrtError, match="garbage.onnx"):
+        load_spotter(garbage, "auto")
+    img = tmp_path / "a.png"
+    import cv2
+
+    cv2.imwrite(str(img), np.zeros((32, 32, 3), np.uint8))
+    assert main(["spot", str(img), "--model", str(other), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spotrt: error: model") and "other.onnx" in err[0]
+
+
+def test_backend_choice(exported_small, tmp_path):
+    _, paths, weights = exported_small
+    assert isinstance(load_spotter(weights, "auto"), TorchSpotter)
+    with pytest.raises(SpotrtError, match="expected an .onnx"):
+        load_spotter(weights, "onnxruntime")
+    with pytest.raises(SpotrtError, match="expected a .safetensors"):
+        load_spotter(paths["plugin"], "torch")
+    with pytest.raises(SpotrtError, match="read graph"):
+        load_spotter(paths["read"], "auto")
+
+
+def test_cli_spot_with_onnx(exported_small, tmp_path, scene):
+    import json
+
+    import cv2
+
+    _, paths, _ = exported_small
+    cv2.imwrite(str(tmp_path / "s.png"), scene)
+    out = tmp_path / "w.jsonl"
+    assert main(["spot", str(tmp_path / "s.png"), "--model", str(paths["plugin"]), "--jsonl", str(out), "--quiet"]) == 0
+    rec = json.loads(out.read_text().splitlines()[0])
+    assert rec["image"].endswith("s.png") and len(rec["words"]) > 0
