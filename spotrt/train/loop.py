@@ -43,7 +43,8 @@ class TrainConfig:
     device: str = "auto"
     real_crops: str | None = None
     real_fraction: float = 0.3
-    rec_per_image: int = 8
+    rec_per_image: int = 8       # recognition samples per scene
+    rec_per_mosaic: int = 32     # recognition samples per word-crop mosaic
     init: str | None = None      # start from these weights (fine-tuning)
     workers: int = 1
     model: dict = field(default_factory=dict)  # SpotterConfig overrides
@@ -57,7 +58,8 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: int) -> dict[str, torch.Tensor]:
+def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: int,
+           rec_per_mosaic: int = 32) -> dict[str, torch.Tensor]:
     """The paper's multi-task loss: proposals, detection and recognition, on one batch."""
     cfg = model.cfg
     dev = batch.images.device
@@ -113,7 +115,7 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
             rec_targets.append(t)
             rec_bidx.append(i)
             taken += 1
-            if taken >= rec_per_image * (1 if i < n_scenes else 4):
+            if taken >= (rec_per_image if i < n_scenes else rec_per_mosaic):
                 break
     det_rois = torch.cat(det_rois) if det_rois else torch.zeros((0, 4))
     n_det = det_rois.shape[0]
@@ -228,7 +230,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
                 g["lr"] = _lr_at(step, tc)
             gen.manual_seed(tc.seed * 1_000_003 + step)  # per step: a resumed run samples the same targets
             batch.images = batch.images.to(device)
-            parts = losses(model, batch, gen, tc.rec_per_image)
+            parts = losses(model, batch, gen, tc.rec_per_image, tc.rec_per_mosaic)
             total = sum(parts.values())
             opt.zero_grad(set_to_none=True)
             total.backward()
