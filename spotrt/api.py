@@ -13,24 +13,41 @@ from .errors import SpotrtError
 from .imageops import read_image
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-BACKENDS = ("torch", "onnxruntime", "auto")
+BACKENDS = ("torch", "onnxruntime", "tensorrt", "auto")
+ENGINE_EXTS = (".engine", ".plan")
 
 
 def _is_onnx(model) -> bool:
     return model is not None and str(model).lower().endswith(".onnx")
 
 
+def _is_engine(model) -> bool:
+    return model is not None and str(model).lower().endswith(ENGINE_EXTS)
+
+
 def load_spotter(model=None, backend: str = "torch", device: str = "cpu", threads: int | None = None):
     """A spotter for `model` on `backend`.
 
-    `model`: a weights file (None = the shipped default) or an exported .onnx (plugin or portable
-    graph). `backend`: torch (weights files), onnxruntime (.onnx) or auto (onnxruntime for an .onnx,
-    torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
+    `model`: a weights file (None = the shipped default), an exported .onnx (plugin or portable
+    graph) or a TensorRT engine (.engine, with its .engine.json). `backend`: torch (weights files),
+    onnxruntime (.onnx), tensorrt (.engine) or auto (tensorrt for an .engine, onnxruntime for an
+    .onnx, torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
     """
     if backend not in BACKENDS:
         raise SpotrtError(f"backend {backend!r}: not available, expected one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "onnxruntime" if _is_onnx(model) else "torch"
+        backend = "tensorrt" if _is_engine(model) else "onnxruntime" if _is_onnx(model) else "torch"
+    if backend == "tensorrt" or _is_engine(model):
+        if not _is_engine(model):
+            raise SpotrtError(f"model {model}: found {'no --model' if model is None else 'a non-engine file'}, "
+                              "expected a TensorRT .engine written by spotrt build for the tensorrt backend")
+        if backend != "tensorrt":
+            raise SpotrtError(f"model {model}: found a TensorRT engine, expected --backend tensorrt or auto for it")
+        if not Path(model).is_file():
+            raise SpotrtError(f"model {model}: file not found, expected a TensorRT .engine written by spotrt build")
+        from .runtime.tensorrt_backend import TensorRTSpotter
+
+        return TensorRTSpotter(model)
     if model is not None and not Path(model).is_file():
         expected = "an exported .onnx graph" if backend == "onnxruntime" else "a .safetensors weights file"
         raise SpotrtError(f"model {model}: file not found, expected {expected}")

@@ -14,9 +14,11 @@ from .errors import SpotrtError
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None,
-                   help="weights file (.safetensors) or exported graph (.onnx); default: the shipped model")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
-                   help="inference backend (default: auto = onnxruntime for an .onnx model, else torch)")
+                   help="weights file (.safetensors), exported graph (.onnx) or TensorRT engine (.engine); "
+                        "default: the shipped model")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "tensorrt"],
+                   help="inference backend (default: auto = tensorrt for an .engine, onnxruntime for an .onnx "
+                        "model, else torch)")
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
 
 
@@ -156,6 +158,35 @@ def cmd_check(a) -> int:
     return 0
 
 
+def cmd_run(a) -> int:
+    from .runtime.stream import run_stream
+
+    run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
+               every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
+               reconnect_timeout=a.reconnect_timeout, quiet=a.quiet)
+    return 0
+
+
+def cmd_calibrate(a) -> int:
+    from .calibration.calibrate import calibrate
+
+    r = calibrate(a.onnx, a.out, images=a.images, video=a.video, frames=a.frames, method=a.method, cache=a.cache,
+                  percentile=a.percentile, threads=a.threads)
+    source = f"cache {r.cache} (reused)" if r.reused_cache else f"{r.frames} frames (ranges cached in {r.cache})"
+    print(f"{r.out}: {len(r.quantized)} nodes quantized ({r.method}) from {source}")
+    return 0
+
+
+def cmd_build(a) -> int:
+    from .export.tensorrt_build import build_engine
+
+    engine = build_engine(a.onnx, precision=a.precision, save_engine=a.save_engine, workspace_mb=a.workspace,
+                          calib_method=a.calib_method, calib_cache=a.calib_cache, images=a.images, video=a.video,
+                          frames=a.frames, verbose=a.verbose)
+    print(f"engine: {engine} (metadata {engine}.json)")
+    return 0
+
+
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
@@ -237,12 +268,60 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     c.set_defaults(func=cmd_check)
 
+    cb = sub.add_parser("calibrate", help="INT8: activation ranges on representative frames -> Q/DQ graph")
+    cb.add_argument("--onnx", required=True, help="exported float graph (model.portable.onnx or model.onnx)")
+    src = cb.add_mutually_exclusive_group()
+    src.add_argument("--images", metavar="DIR", help="folder of representative images")
+    src.add_argument("--video", metavar="FILE", help="representative video")
+    cb.add_argument("--frames", type=int, default=64, help="frames sampled evenly (default 64)")
+    cb.add_argument("--method", default="entropy", choices=["entropy", "percentile", "minmax"])
+    cb.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default 99.99)")
+    cb.add_argument("--out", required=True, metavar="FILE.onnx", help="the Q/DQ graph (e.g. model.int8.onnx)")
+    cb.add_argument("--cache", default=None, metavar="FILE.json",
+                    help="range cache, reused when it exists (default: <out>.calib.json)")
+    cb.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    cb.set_defaults(func=cmd_calibrate)
+
+    bd = sub.add_parser("build", help="build a TensorRT engine (fp32, fp16, int8) and its .json metadata")
+    bd.add_argument("--onnx", required=True, help="exported graph; a Q/DQ graph from calibrate for int8")
+    bd.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
+    bd.add_argument("--calib-method", default="qdq", choices=["qdq", "implicit"],
+                    help="int8 from the graph's Q/DQ nodes (default), or TensorRT's implicit entropy calibrator "
+                         "where the installed TensorRT still has it (10.x)")
+    bd.add_argument("--calib-cache", default=None, metavar="FILE", help="TensorRT calibration cache (implicit)")
+    bsrc = bd.add_mutually_exclusive_group()
+    bsrc.add_argument("--images", metavar="DIR", help="calibration images (implicit)")
+    bsrc.add_argument("--video", metavar="FILE", help="calibration video (implicit)")
+    bd.add_argument("--frames", type=int, default=64, help="calibration frames (implicit; default 64)")
+    bd.add_argument("--workspace", type=int, default=None, metavar="MB", help="builder workspace limit")
+    bd.add_argument("--save-engine", default=None, metavar="E", help="engine path (default: <onnx stem>.engine)")
+    bd.add_argument("--verbose", action="store_true", help="TensorRT's INFO log")
+    bd.set_defaults(func=cmd_build)
+
     d = sub.add_parser("demo", help="read text in the project's own sample stream and write an annotated video")
     d.add_argument("--model", default=None)
     d.add_argument("--output", default="demo_out/demo.mp4")
     d.add_argument("--jsonl", default="demo_out/demo.jsonl")
     d.add_argument("--frames", type=int, default=90)
     d.set_defaults(func=cmd_demo)
+
+    rn = sub.add_parser("run", help="read text in video files, cameras and streams (JSONL, annotated video, window)")
+    rn.add_argument("sources", nargs="+", metavar="SOURCE",
+                    help="video file (or file://), folder of images, camera index or /dev/videoN, rtsp:// or "
+                         "http:// URL, csi://N, or a GStreamer pipeline; several are batched together")
+    _model_args(rn)
+    rn.add_argument("--output", metavar="FILE.mp4", help="annotated video (one per source: X.0.mp4, X.1.mp4, ...)")
+    rn.add_argument("--jsonl", metavar="FILE", help="one JSON object per frame (words, or why it was dropped)")
+    rn.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth frame (default 1)")
+    rn.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop each source after N frames")
+    rn.add_argument("--display", action="store_true", help="show the annotated frames in a window")
+    rn.add_argument("--min-track", type=int, default=3, metavar="N",
+                    help="frames a word must be tracked before its stable reading is reported (default 3)")
+    rn.add_argument("--vote", type=int, default=15, metavar="N", help="readings a track votes over (default 15)")
+    rn.add_argument("--reconnect-timeout", type=float, default=None, metavar="S",
+                    help="end a live source after S seconds without a frame (default: keep reconnecting)")
+    rn.add_argument("--quiet", action="store_true", help="no status lines while running")
+    rn.set_defaults(func=cmd_run)
     return p
 
 

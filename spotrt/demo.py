@@ -6,15 +6,11 @@ same frames) filmed by a slowly panning and zooming virtual camera.
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .errors import SpotrtError
 
 FRAME_SIZE = (360, 640)  # height, width
 SCENE_SEED = 2017
@@ -36,41 +32,44 @@ def sample_stream(frames: int = 90, seed: int = SCENE_SEED):
         yield cv2.warpAffine(scene, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def run_demo(model=None, output="demo_out/demo.mp4", jsonl="demo_out/demo.jsonl", frames: int = 90) -> dict:
-    from .api import load_spotter
-    from .draw import draw_words
+class _PrintReadings:
+    """Prints a frame's reading whenever it changes (words in reading order), and counts them."""
 
-    spotter = load_spotter(model)
-    out_path = Path(output)
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        Path(jsonl).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpotrtError(f"output {out_path.parent}: cannot be created ({exc.strerror}), expected a writable folder") from None
-    h, w = FRAME_SIZE
-    tmp_video = out_path.with_name(out_path.stem + ".part" + out_path.suffix)
-    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (w, h))
-    if not writer.isOpened():
-        raise SpotrtError(f"output video {out_path}: OpenCV cannot open it for writing, expected a writable .mp4 path")
-    tmp_jsonl = Path(str(jsonl) + ".tmp")
-    last_line, counts, t0 = None, {}, time.perf_counter()
-    with open(tmp_jsonl, "w") as log:
-        for i, frame in enumerate(sample_stream(frames)):
-            words = spotter.spot(frame)
-            writer.write(draw_words(frame, words))
-            log.write(json.dumps({"frame": i, "words": [wd.to_json() for wd in words]}) + "\n")
-            for wd in words:
-                counts[wd.text] = counts.get(wd.text, 0) + 1
-            line = " ".join(wd.text for wd in sorted(words, key=lambda x: (x.quad[0, 1] // 40, x.quad[0, 0])))
-            if line != last_line:
-                print(f"frame {i:3d}: {line or '(nothing)'}")
-                last_line = line
-    writer.release()
-    os.replace(tmp_video, out_path)
-    os.replace(tmp_jsonl, jsonl)
+    def __init__(self) -> None:
+        self.last_line, self.counts = None, {}
+
+    def write(self, result) -> None:
+        if result.frame.dropped is not None:
+            return
+        for tw in result.words:
+            self.counts[tw.text] = self.counts.get(tw.text, 0) + 1
+        words = sorted(result.words, key=lambda x: (x.quad[0, 1] // 40, x.quad[0, 0]))
+        line = " ".join(tw.text for tw in words)
+        if line != self.last_line:
+            print(f"frame {result.frame.index:3d}: {line or '(nothing)'}")
+            self.last_line = line
+
+    def close(self) -> None:
+        pass
+
+
+def run_demo(model=None, output="demo_out/demo.mp4", jsonl="demo_out/demo.jsonl", frames: int = 90,
+             backend: str = "auto") -> dict:
+    """The stream runtime (spotrt.runtime) over the sample stream: every frame read, tracked, written."""
+    from .api import load_spotter
+    from .runtime.sources import IterableSource
+    from .runtime.stream import run_stream
+
+    spotter = load_spotter(model, backend)
+    printer = _PrintReadings()
+    source = IterableSource(sample_stream(frames), name="demo stream", fps=15.0)
+    t0 = time.perf_counter()
+    summary = run_stream([source], spotter=spotter, output=output, jsonl=jsonl, quiet=True,
+                         extra_sinks=[printer], print_summary=False)
     elapsed = time.perf_counter() - t0
-    common = sorted(counts.items(), key=lambda kv: -kv[1])[:8]
-    print(f"{frames} frames in {elapsed:.1f} s ({frames / elapsed:.1f} frames/s); most read: "
-          + ", ".join(f"{t} ({n})" for t, n in common))
-    print(f"annotated video: {out_path}\nper-frame words: {jsonl}")
-    return {"frames": frames, "seconds": elapsed, "counts": counts}
+    n = summary["frames_in"]
+    common = sorted(printer.counts.items(), key=lambda kv: -kv[1])[:8]
+    print(f"{n} frames in {elapsed:.1f} s ({n / elapsed:.1f} frames/s, pipeline overlap {summary['overlap']:.2f}x); "
+          "most read: " + ", ".join(f"{t} ({k})" for t, k in common))
+    print(f"annotated video: {output}\nper-frame words: {jsonl}")
+    return {"frames": n, "seconds": elapsed, "counts": printer.counts, "summary": summary}

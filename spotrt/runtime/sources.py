@@ -1,0 +1,394 @@
+"""Video sources by URI, one factory (the pattern of jetson-utils' videoSource). Never imports torch.
+
+    open_source("clip.mp4")            a video file (also file://clip.mp4): every frame, in order
+    open_source("frames/")             a folder of images, in natural order
+    open_source("0") / "/dev/video0"   a V4L2 camera (also v4l2:///dev/video0)
+    open_source("rtsp://host/stream")  a network stream (rtsp, rtsps, rtmp, http, https)
+    open_source("csi://0")             a Jetson CSI camera through GStreamer's nvarguscamerasrc
+    open_source("videotestsrc ! ... ! appsink")   a raw GStreamer pipeline
+
+A source yields `Frame`s from `frames(stop)`. Files (and folders) deliver every frame: a frame that
+cannot be decoded is yielded as a dropped record with its reason, never skipped silently. Live
+sources (cameras, streams, pipelines) keep only the newest frame: a capture thread overwrites a
+one-slot buffer, and each frame overwritten before it was taken is yielded as a dropped record
+("live: newer frame"), so a slow model never builds a backlog and every index is accounted for.
+A live source that stops delivering reconnects with exponential backoff and reports each attempt;
+one that never opens raises SpotrtError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import SpotrtError
+from ..imageops import read_image
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
+# Frames the CSI pipeline asks the camera for; nvvidconv converts NVMM NV12 to BGR for appsink.
+CSI_SIZE, CSI_FPS = (1280, 720), 30
+# A file read that fails this many times in a row is treated as the end of the readable file.
+FILE_MAX_CONSECUTIVE_FAILURES = 8
+
+DROP_NEWER = "live: newer frame"
+DROP_CORRUPT = "corrupt: OpenCV could not decode the frame"
+DROP_TRUNCATED = "truncated: no readable frame from here to the file's stated frame count"
+
+
+@dataclass
+class Frame:
+    """One frame of one source. `image` is None when the frame could not be read (`dropped` says why)."""
+
+    stream: int            # position of the source on the command line
+    source: str            # its URI as given
+    index: int             # frame number in the source, from 0, without gaps
+    time: float            # seconds: position in the file, or wall-clock capture time for live sources
+    image: np.ndarray | None = None
+    dropped: str | None = None
+    read_s: float = 0.0    # time spent decoding it (the capture stage's work)
+
+
+@dataclass
+class SourceSpec:
+    """What a URI names: `kind` is file, folder, v4l2, network, csi or gstreamer."""
+
+    uri: str
+    kind: str
+    target: str | int            # what cv2.VideoCapture (or the folder reader) opens
+    api: int = cv2.CAP_ANY
+
+    @property
+    def live(self) -> bool:
+        return self.kind not in ("file", "folder")
+
+
+def csi_pipeline(sensor: int, size=CSI_SIZE, fps: int = CSI_FPS) -> str:
+    w, h = size
+    return (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM), width={w}, height={h}, "
+            f"framerate={fps}/1, format=NV12 ! nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! "
+            "video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false")
+
+
+def parse_source(uri) -> SourceSpec:
+    """Decide what `uri` names without opening it (a path must exist to be a file or folder)."""
+    text = str(uri).strip()
+    if not text:
+        raise SpotrtError("source '': empty, expected a video file, folder, camera index, /dev/videoN, "
+                          "rtsp:// or http:// URL, csi://N or a GStreamer pipeline")
+    if "!" in text and "://" not in text.split("!")[0]:
+        pipeline = text if "appsink" in text else text + " ! videoconvert ! video/x-raw, format=BGR ! appsink"
+        return SourceSpec(text, "gstreamer", pipeline, cv2.CAP_GSTREAMER)
+    m = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)", text)
+    scheme, rest = (m.group(1).lower(), m.group(2)) if m else ("", text)
+    if scheme == "csi":
+        if not rest.isdigit():
+            raise SpotrtError(f"source {text}: found sensor {rest!r}, expected csi://N with a sensor number")
+        return SourceSpec(text, "csi", csi_pipeline(int(rest)), cv2.CAP_GSTREAMER)
+    if scheme in NETWORK_SCHEMES:
+        return SourceSpec(text, "network", text, cv2.CAP_FFMPEG)
+    if scheme == "v4l2":
+        rest = rest or "/dev/video0"
+    elif scheme == "file":
+        rest = rest
+    elif scheme:
+        raise SpotrtError(f"source {text}: unknown scheme {scheme}://, expected file://, v4l2://, csi://, "
+                          f"{', '.join(s + '://' for s in NETWORK_SCHEMES)}")
+    if scheme in ("", "v4l2"):
+        if rest.isdigit():
+            return SourceSpec(text, "v4l2", int(rest), cv2.CAP_V4L2)
+        dev = re.fullmatch(r"/dev/video(\d+)", rest)
+        if dev:  # by index: OpenCV's V4L2 backend does not open every build's devices by name
+            return SourceSpec(text, "v4l2", int(dev.group(1)), cv2.CAP_V4L2)
+        if scheme == "v4l2":
+            raise SpotrtError(f"source {text}: found device {rest!r}, expected v4l2:///dev/videoN or a camera index")
+    path = Path(os.path.expanduser(rest))
+    if path.is_dir():
+        return SourceSpec(text, "folder", str(path))
+    if path.is_file():
+        return SourceSpec(text, "folder" if path.suffix.lower() in IMAGE_EXTS else "file", str(path))
+    raise SpotrtError(f"source {text}: no such file or folder, expected a video file, a folder of images, a camera "
+                      "index, /dev/videoN, an rtsp:// or http:// URL, csi://N or a GStreamer pipeline")
+
+
+def quiet_opencv() -> None:
+    """Keep OpenCV's and FFmpeg's warnings off the terminal: a failed read or open is reported by
+    spotrt as one line or a dropped record. Set OPENCV_FFMPEG_LOGLEVEL / OPENCV_LOG_LEVEL to see them."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if "OPENCV_LOG_LEVEL" not in os.environ and hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _open_capture(spec: SourceSpec):
+    quiet_opencv()
+    if spec.kind == "network":
+        # Bounded waits so a dead stream is reported (and retried) instead of hanging the run.
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 10000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000]
+        try:
+            return cv2.VideoCapture(spec.target, spec.api, params)
+        except (cv2.error, TypeError):
+            pass
+    return cv2.VideoCapture(spec.target, spec.api)
+
+
+def _why_not_opened(spec: SourceSpec) -> str:
+    if spec.api == cv2.CAP_GSTREAMER and "GStreamer:                   NO" in cv2.getBuildInformation():
+        return "this OpenCV is built without GStreamer, expected an OpenCV with GStreamer (JetPack's)"
+    expected = {"file": "a video file OpenCV (FFmpeg) can decode",
+                "v4l2": "a connected V4L2 camera",
+                "network": "a reachable stream",
+                "csi": "a CSI camera on a Jetson",
+                "gstreamer": "a pipeline that plays and ends in appsink"}.get(spec.kind, "a readable source")
+    return f"OpenCV cannot open it, expected {expected}"
+
+
+class VideoSource:
+    """Base of every source: `frames(stop)` yields Frames until the source ends or `stop` is set."""
+
+    live = False
+    fps: float | None = None
+
+    def __init__(self, uri: str, stream: int = 0) -> None:
+        self.uri, self.stream = str(uri), stream
+        self.reconnects = 0
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FileSource(VideoSource):
+    """A video file: every frame, in order, blocking; failed reads become dropped records."""
+
+    def __init__(self, spec: SourceSpec, stream: int = 0, opener: Callable | None = None) -> None:
+        super().__init__(spec.uri, stream)
+        self.spec = spec
+        self.cap = (opener or _open_capture)(spec)
+        if not self.cap.isOpened():
+            raise SpotrtError(f"source {spec.uri}: {_why_not_opened(spec)}")
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else None
+        count = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if count and count > 0 else None
+
+    def _time(self, index: int) -> float:
+        return index / self.fps if self.fps else float(self.cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        index, failed = 0, []  # failed: indices of reads that failed since the last good one
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            ok, image = self.cap.read()
+            dt = time.perf_counter() - t0
+            if ok and image is not None:
+                for i in failed:  # a good frame after failures: those were corrupt frames
+                    yield Frame(self.stream, self.uri, i, self._time(i), None, DROP_CORRUPT)
+                failed = []
+                yield Frame(self.stream, self.uri, index, self._time(index), image, None, dt)
+                index += 1
+                continue
+            if self.frame_count is None or index >= self.frame_count:
+                break  # the end of the file
+            failed.append(index)
+            index += 1
+            if len(failed) >= FILE_MAX_CONSECUTIVE_FAILURES:
+                # The rest cannot be read: every frame the file says it holds is still accounted for.
+                for i in range(failed[0], self.frame_count):
+                    yield Frame(self.stream, self.uri, i, self._time(i), None, DROP_TRUNCATED)
+                return
+        reason = DROP_CORRUPT if stop.is_set() else DROP_TRUNCATED  # no good frame came after these
+        for i in failed:
+            yield Frame(self.stream, self.uri, i, self._time(i), None, reason)
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class FolderSource(VideoSource):
+    """A folder of images (or one image), in natural order; an unreadable image is a dropped record."""
+
+    def __init__(self, spec: SourceSpec, stream: int = 0, fps: float | None = None) -> None:
+        super().__init__(spec.uri, stream)
+        p = Path(spec.target)
+        if p.is_dir():
+            self.paths = sorted((q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTS),
+                                key=lambda q: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", q.name)])
+        else:
+            self.paths = [p]
+        if not self.paths:
+            raise SpotrtError(f"source {spec.uri}: found no image files, expected {', '.join(sorted(IMAGE_EXTS))}")
+        self.fps = fps
+        self.frame_count = len(self.paths)
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        for i, path in enumerate(self.paths):
+            if stop.is_set():
+                return
+            t0 = time.perf_counter()
+            try:
+                image = read_image(path)
+            except SpotrtError as exc:
+                yield Frame(self.stream, self.uri, i, i / (self.fps or 1.0), None, f"corrupt: {exc}")
+                continue
+            yield Frame(self.stream, self.uri, i, i / (self.fps or 1.0), image, None, time.perf_counter() - t0)
+
+
+class IterableSource(VideoSource):
+    """Frames from a Python iterable of BGR images (or None for a frame that could not be read).
+
+    Not live: every frame is delivered (the demo's sample stream and the soak test use it).
+    """
+
+    def __init__(self, images: Iterable, name: str = "frames", stream: int = 0, fps: float | None = None) -> None:
+        super().__init__(name, stream)
+        self.images, self.fps = images, fps
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        it = iter(self.images)
+        index = 0
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                image = next(it)
+            except StopIteration:
+                return
+            t = index / (self.fps or 1.0)
+            if image is None:
+                yield Frame(self.stream, self.uri, index, t, None, DROP_CORRUPT)
+            else:
+                yield Frame(self.stream, self.uri, index, t, image, None, time.perf_counter() - t0)
+            index += 1
+
+
+def _log(line: str) -> None:
+    print(f"spotrt: {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Slot:
+    frame: Frame | None = None
+    dropped: list = field(default_factory=list)  # (index, time) of frames overwritten before they were taken
+    ended: bool = False
+
+
+class LiveSource(VideoSource):
+    """A camera or stream: a capture thread keeps only the newest frame and reconnects with backoff.
+
+    `give_up_s`: end the stream after this long without a frame (None = keep trying forever).
+    `opener(spec)` returns a cv2.VideoCapture-like object (tests pass fakes).
+    """
+
+    live = True
+
+    def __init__(self, spec: SourceSpec, stream: int = 0, opener: Callable | None = None,
+                 backoff=(0.5, 8.0), give_up_s: float | None = None, log: Callable[[str], None] = _log) -> None:
+        super().__init__(spec.uri, stream)
+        self.spec, self.opener, self.backoff, self.give_up_s, self.log = spec, opener or _open_capture, backoff, give_up_s, log
+        self.cap = self.opener(spec)
+        if not self.cap.isOpened():
+            self.cap.release()
+            raise SpotrtError(f"source {spec.uri}: {_why_not_opened(spec)}")
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self._slot = _Slot()
+        self._cond = threading.Condition()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._capture, name=f"capture-{stream}", daemon=True)
+        self._thread.start()
+
+    def _reconnect(self) -> bool:
+        """Reopen until it delivers or `give_up_s` passes -> whether it is back."""
+        self.cap.release()
+        delay, lost_at, attempt = self.backoff[0], time.monotonic(), 0
+        while not self._closed.is_set():
+            attempt += 1
+            if self.give_up_s is not None and time.monotonic() - lost_at >= self.give_up_s:
+                self.log(f"source {self.uri}: no frame for {self.give_up_s:.0f} s, giving up after {attempt - 1} attempts")
+                return False
+            self.log(f"source {self.uri}: lost, reconnecting in {delay:.1f} s (attempt {attempt})")
+            if self._closed.wait(delay):
+                return False
+            self.cap = self.opener(self.spec)
+            if self.cap.isOpened():
+                self.reconnects += 1
+                self.log(f"source {self.uri}: reconnected (attempt {attempt})")
+                return True
+            self.cap.release()
+            delay = min(delay * 2, self.backoff[1])
+        return False
+
+    def _capture(self) -> None:
+        index = 0
+        try:
+            while not self._closed.is_set():
+                t0 = time.perf_counter()
+                ok, image = self.cap.read()
+                dt = time.perf_counter() - t0
+                if not ok or image is None:
+                    if self._reconnect():
+                        continue
+                    break
+                frame = Frame(self.stream, self.uri, index, time.time(), image, None, dt)
+                index += 1
+                with self._cond:
+                    old = self._slot.frame
+                    if old is not None:
+                        self._slot.dropped.append((old.index, old.time))
+                    self._slot.frame = frame
+                    self._cond.notify_all()
+        finally:
+            self.cap.release()  # here, not in close(): releasing a capture inside read() is unsafe
+            with self._cond:
+                self._slot.ended = True
+                self._cond.notify_all()
+
+    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        while not stop.is_set():
+            with self._cond:
+                while self._slot.frame is None and not self._slot.ended and not stop.is_set():
+                    self._cond.wait(0.05)
+                frame, dropped = self._slot.frame, self._slot.dropped
+                self._slot.frame, self._slot.dropped = None, []
+                ended = self._slot.ended
+            for i, t in dropped:
+                yield Frame(self.stream, self.uri, i, t, None, DROP_NEWER)
+            if frame is not None:
+                yield frame
+            elif ended:
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        # A network read returns within its read timeout (5 s); the daemon thread ends on its own after.
+        self._thread.join(timeout=6.0)
+
+
+def open_source(uri, stream: int = 0, **live_options) -> VideoSource:
+    """The source a URI names, opened (SpotrtError, one line, when it cannot be)."""
+    spec = parse_source(uri)
+    if spec.kind == "file":
+        return FileSource(spec, stream)
+    if spec.kind == "folder":
+        return FolderSource(spec, stream)
+    return LiveSource(spec, stream, **live_options)
+
+
+__all__ = ["Frame", "SourceSpec", "VideoSource", "FileSource", "FolderSource", "IterableSource", "LiveSource",
+           "parse_source", "open_source", "csi_pipeline", "DROP_NEWER", "DROP_CORRUPT", "DROP_TRUNCATED"]

@@ -1,0 +1,85 @@
+"""`spotrt run` as an API: sources by URI through a spotter into JSON Lines, video and window.
+
+Order of checks, so that a mistake costs nothing: outputs writable, model loads, every source
+opens; only then are frames read. Never imports torch (a torch backend is loaded lazily by
+spotrt.api.load_spotter).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+
+from ..errors import SpotrtError
+from .pipeline import Pipeline, format_status, format_summary
+from .sinks import DisplaySink, JsonlSink, VideoSink, _check_output
+from .sources import open_source, parse_source
+from .tracking import Tracker
+
+
+def _status_line(snapshot: dict) -> None:
+    print(f"spotrt: {format_status(snapshot)}", file=sys.stderr, flush=True)
+
+
+def run_stream(sources, spotter=None, model=None, backend: str = "auto", device: str = "cpu", output=None,
+               jsonl=None, every: int = 1, max_frames: int | None = None, display: bool = False,
+               min_track: int = 3, vote: int = 15, reconnect_timeout: float | None = None,
+               threads: int | None = None, quiet: bool = False, extra_sinks=(), print_summary: bool = True) -> dict:
+    """Read every source through `spotter` (or the one `model`/`backend` load) -> the run's summary."""
+    if not sources:
+        raise SpotrtError("sources: found none, expected at least one video file, folder, camera or stream")
+    if every < 1:
+        raise SpotrtError(f"--every: found {every}, expected a whole number >= 1")
+    if max_frames is not None and max_frames < 1:
+        raise SpotrtError(f"--max-frames: found {max_frames}, expected a whole number >= 1")
+    if min_track < 1 or vote < 1:
+        raise SpotrtError(f"--min-track/--vote: found {min_track}/{vote}, expected whole numbers >= 1")
+    for uri in sources:  # a mistyped path fails here, before a model is loaded
+        if not hasattr(uri, "frames"):
+            parse_source(uri)
+    if jsonl:
+        _check_output(jsonl, "output file")
+    video = VideoSink(output, streams=len(sources)) if output else None
+    if spotter is None:
+        from ..api import load_spotter
+
+        spotter = load_spotter(model, backend, device, threads=threads) if threads else load_spotter(model, backend, device)
+    opened = []
+    try:
+        for i, uri in enumerate(sources):
+            if hasattr(uri, "frames"):  # an already made VideoSource (the demo's stream)
+                uri.stream = i
+                opened.append(uri)
+            else:
+                opened.append(open_source(uri, stream=i, give_up_s=reconnect_timeout))
+        sinks = list(extra_sinks)
+        if jsonl:
+            sinks.insert(0, JsonlSink(jsonl))
+        if video is not None:
+            video.fps = {s.stream: s.fps for s in opened}
+            sinks.append(video)
+        disp = DisplaySink(len(opened)) if display else None
+        if disp is not None:
+            sinks.append(disp)
+    except BaseException:
+        for s in opened:
+            s.close()
+        raise
+    pipe = Pipeline(opened, spotter, sinks, every=every, max_frames=max_frames,
+                    tracker=partial(Tracker, min_hits=min_track, window=vote),
+                    status=None if quiet else _status_line)
+    if disp is not None:
+        disp.on_quit = pipe.stop
+    summary = pipe.run()
+    if video is not None:
+        summary["video_frames"] = dict(video.frames)
+    if print_summary:
+        print(format_summary(summary))
+        if jsonl:
+            print(f"per-frame words: {jsonl}")
+        if video is not None:
+            print("annotated video: " + ", ".join(str(p) for p in video.paths.values()))
+    return summary
+
+
+__all__ = ["run_stream"]

@@ -1,0 +1,191 @@
+"""The frame pipeline: one result per frame, batches split back to the right frames, --every and
+--max-frames, stage timings, stop mid-run, a short soak with flat memory, the torch and ONNX
+Runtime backends on small frames."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from runtime_helpers import FakeBatchedSpotter, FakeSpotter, count_video_frames, frame_image, write_video
+
+from spotrt.runtime.pipeline import STAGES, Pipeline, format_summary
+from spotrt.runtime.sinks import JsonlSink, VideoSink
+from spotrt.runtime.sources import IterableSource, open_source
+
+
+class Collect:
+    def __init__(self):
+        self.results, self.closed = [], False
+
+    def write(self, r):
+        self.results.append((r.frame.stream, r.frame.index, r.frame.dropped, [w.text for w in r.words]))
+
+    def close(self):
+        self.closed = True
+
+
+def images(n, size=(48, 64)):
+    return (frame_image(i, size) for i in range(n))
+
+
+def test_runtime_never_imports_torch():
+    code = ("import sys; import spotrt.runtime.pipeline, spotrt.runtime.sources, spotrt.runtime.sinks, "
+            "spotrt.runtime.tracking, spotrt.runtime.stream; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_file_to_jsonl_and_video_one_record_and_one_frame_per_frame(tmp_path):
+    src = open_source(write_video(tmp_path / "in.mp4", 17))
+    jsonl, video = tmp_path / "out.jsonl", tmp_path / "out.mp4"
+    sinks = [JsonlSink(jsonl), VideoSink(video, fps={0: src.fps})]
+    summary = Pipeline([src], FakeSpotter(), sinks, every=3).run()
+    recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["frame"] for r in recs] == list(range(17))
+    assert [("words" in r) for r in recs] == [i % 3 == 0 for i in range(17)]
+    assert all(r["dropped"] == "every" for r in recs if "words" not in r)
+    assert recs[0]["words"][0]["track"] == 1 and recs[0]["words"][0]["stable"] is None
+    seen = [recs[i]["words"][0]["text"] for i in (0, 3, 6)]
+    assert recs[6]["words"][0]["stable"] in seen and recs[6]["words"][0]["track"] == 1  # 3rd sighting: stable
+    assert count_video_frames(video) == 17
+    assert summary["frames_in"] == 17 and summary["processed"] == 6 and summary["dropped"] == {"every": 11}
+    assert summary["stage_ms"]["infer"] > 0 and summary["overlap"] > 0
+    text = format_summary(summary)
+    assert "frames in: 17, processed: 6, dropped: 11 (every: 11)" in text and "overlap:" in text
+    assert all(st in text for st in STAGES)
+
+
+def test_several_sources_batched_into_one_call_and_split_back():
+    spotter = FakeBatchedSpotter(batch=3, delay=0.02)
+    srcs = [IterableSource(images(20), "a", stream=0), IterableSource(images(25), "b", stream=1)]
+    out = Collect()
+    summary = Pipeline(srcs, spotter, [out], queue_size=2).run()
+    assert out.closed
+    for stream, n in ((0, 20), (1, 25)):
+        rs = [r for r in out.results if r[0] == stream]
+        assert [r[1] for r in rs] == list(range(n))  # in order, none lost
+        assert all(r[3] == [str(10 * (r[1] % 25))] for r in rs)  # each frame got its own reading
+    assert summary["processed"] == 45 and summary["batches"] == spotter.calls
+    assert spotter.calls < 45  # frames were batched (3 to a call when they queue up)
+
+
+def test_max_frames_per_source():
+    out = Collect()
+    summary = Pipeline([IterableSource(images(50), "a")], FakeSpotter(), [out], max_frames=7).run()
+    assert [r[1] for r in out.results] == list(range(7)) and summary["frames_in"] == 7
+
+
+def test_stop_mid_run_closes_sinks_with_every_read_frame(tmp_path):
+    def endless():
+        i = 0
+        while True:
+            yield frame_image(i, (48, 64))
+            i += 1
+
+    class StopAfter:
+        """Stops the pipeline from inside a sink once 10 frames were written: no timing involved."""
+
+        def __init__(self):
+            self.seen = 0
+
+        def write(self, result):
+            self.seen += 1
+            if self.seen == 10:
+                pipe.stop("test")
+
+        def close(self):
+            pass
+
+    jsonl = tmp_path / "o.jsonl"
+    pipe = Pipeline([IterableSource(endless(), "loop")], FakeSpotter(delay=0.005), [JsonlSink(jsonl), StopAfter()])
+    summary = pipe.run(handle_signals=False)
+    recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert summary["stopped"] == "test" and len(recs) == summary["frames_in"] > 5
+    assert [r["frame"] for r in recs] == list(range(len(recs)))
+
+
+def test_a_failing_backend_raises_after_closing_the_files(tmp_path):
+    class Broken(FakeSpotter):
+        def spot(self, image):
+            if self.calls >= 3:
+                raise RuntimeError("boom")
+            return super().spot(image)
+
+    jsonl = tmp_path / "o.jsonl"
+    with pytest.raises(RuntimeError, match="boom"):
+        Pipeline([IterableSource(images(30), "a")], Broken(), [JsonlSink(jsonl)]).run()
+    recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert recs and [r["frame"] for r in recs] == list(range(len(recs)))
+    assert any(r.get("dropped", "").startswith("error: RuntimeError") for r in recs)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads RSS from /proc")
+def test_short_soak_no_record_lost_memory_flat(tmp_path):
+    n, rss = 2000, {}
+
+    class Probe(Collect):
+        def write(self, r):
+            if r.frame.index in (200, n - 1):
+                rss[r.frame.index] = _rss_mb()
+            self.results.append(r.frame.index)
+
+    def looping():  # a short clip played over and over, with a moving "word"
+        clip = [frame_image(i, (32, 48)) for i in range(25)]
+        for i in range(n):
+            yield clip[i % 25]
+
+    probe = Probe()
+    jsonl = tmp_path / "soak.jsonl"
+    summary = Pipeline([IterableSource(looping(), "loop")], FakeSpotter(), [JsonlSink(jsonl), probe],
+                       every=2).run(handle_signals=False)
+    assert probe.results == list(range(n))
+    assert sum(1 for _ in jsonl.open()) == n
+    assert summary["processed"] == n // 2 and summary["dropped"] == {"every": n // 2}
+    assert rss[n - 1] - rss[200] < 15, rss  # MB
+
+
+def test_torch_backend_on_small_frames(tmp_path, untrained_weights):
+    from spotrt.api import load_spotter
+
+    spotter = load_spotter(untrained_weights, "torch")
+    out = Collect()
+    src = open_source(write_video(tmp_path / "in.mp4", 4))
+    summary = Pipeline([src], spotter, [out]).run()
+    assert [r[1] for r in out.results] == [0, 1, 2, 3] and summary["processed"] == 4
+    assert summary["batch"] == 1 and summary["batches"] == 4
+
+
+def test_onnxruntime_backend_batched_path(tmp_path, exported_small):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime_extensions")
+    from spotrt.api import load_spotter
+
+    _, paths, _ = exported_small
+    spotter = load_spotter(paths["portable"], "onnxruntime")
+    src = open_source(write_video(tmp_path / "in.mp4", 3))
+    results = []
+
+    class Keep(Collect):
+        def write(self, r):
+            results.append(r.words)
+
+    Pipeline([src], spotter, [Keep()]).run()
+    # The pipeline's batched path reads what spot() reads, frame by frame.
+    src2 = open_source(tmp_path / "in.mp4")
+    frames = [f.image for f in src2.frames(threading.Event())]
+    for words, image in zip(results, frames):
+        direct = spotter.spot(image)
+        assert [w.text for w in words] == [w.text for w in direct]
+        assert all(np.allclose(a.quad, b.quad) for a, b in zip(words, direct))
+    assert len(results) == 3
