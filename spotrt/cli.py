@@ -87,15 +87,9 @@ def cmd_eval(a) -> int:
     from .eval import runner
 
     if a.submission:
-        from .eval.icdar15 import evaluate, read_gt_dir, read_submission_dir
-
         if not a.gt:
             raise SpotrtError("--submission: found no --gt, expected the ground-truth folder to score against")
-        try:
-            gt, det = read_gt_dir(a.gt), read_submission_dir(a.submission)
-            results = {t: runner._summary(evaluate(gt, det, task=t)) for t in ("detection", "e2e", "spotting")}
-        except ValueError as exc:
-            raise SpotrtError(str(exc)) from None
+        results = runner.score_submission(a.gt, a.submission)
     else:
         from .api import load_spotter
 

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from ..errors import SpotrtError
 from ..imageops import read_image
-from .icdar15 import DetWord, GTWord, evaluate, read_gt_dir, write_submission_dir
+from .icdar15 import DetWord, GTWord, evaluate, read_gt_dir, read_submission_dir, write_submission_dir
 from .lexicon import apply_lexicon, lexicon_for
 
 LEXICONS = ("none", "generic", "weak", "strong")
@@ -19,6 +19,15 @@ LEXICONS = ("none", "generic", "weak", "strong")
 
 def _summary(r: dict) -> dict:
     return {k: r[k] for k in ("precision", "recall", "hmean", "matched", "num_gt", "num_det")}
+
+
+def score_submission(gt_dir, res_dir) -> dict:
+    """Detection, end-to-end and word spotting scores of ICDAR 2015 result files (res_*.txt)."""
+    try:
+        gt, det = read_gt_dir(gt_dir), read_submission_dir(res_dir)
+        return {t: _summary(evaluate(gt, det, task=t)) for t in ("detection", "e2e", "spotting")}
+    except ValueError as exc:
+        raise SpotrtError(str(exc)) from None
 
 
 def icdar_dataset(data_dir) -> tuple[list[Path], dict[str, list[GTWord]]]:
