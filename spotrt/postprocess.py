@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .imageops import Letterbox
+from .imageops import Letterbox, preprocess
 
 
 @dataclass
@@ -98,3 +98,17 @@ def words_from_outputs(
         box[1::2] = np.clip(box[1::2], 0, letterbox.height)
         words.append(SpottedWord(text, score, box_to_quad(box), float(scores[i]), rec))
     return words
+
+
+def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch: int, run) -> list[SpottedWord]:
+    """Words in one image through a fixed-size exported graph (ONNX Runtime or TensorRT).
+
+    `run` takes the normalized (batch, 3, H, W) input and returns the graph's outputs by name; the
+    image fills slot 0, the other slots stay zero.
+    """
+    x, lb = preprocess(image, cfg.mean, cfg.std, input_size, multiple=32, fixed=True)
+    inputs = np.zeros((batch, *x.shape), dtype=np.float32)
+    inputs[0] = x
+    out = run(inputs)
+    return words_from_outputs(out["boxes"][0], out["scores"][0], out["tokens"][0], out["token_probs"][0],
+                              int(out["count"][0]), lb, cfg.charset, cfg.score_thresh, cfg.det_nms_iou)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpotrtError
+from ..fileio import write_bytes_atomic
 from .frames import calibration_batches, check_batch, image_frames, video_frames
 from .qdq import calibrated_tensors, insert_qdq, select_nodes
 from .stats import DEFAULT_PERCENTILE, METHODS, TensorStats, amax_from_stats
@@ -46,17 +46,6 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        if path.parent != Path(""):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SpotrtError(f"output file {path}: cannot be written ({exc.strerror}), expected a writable path") from None
 
 
 def load_cache(path: Path, sha: str, tensors: list[str]) -> dict[str, TensorStats]:
@@ -166,7 +155,7 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
         stats = _collect(proto, path, tensors, data, threads)
         payload = {"format": CACHE_FORMAT, "model": path.name, "model_sha256": sha, "input_size": f"{h}x{w}",
                    "frames": measured, "tensors": {t: stats[t].to_json() for t in tensors}}
-        _write_atomic(cache, json.dumps(payload).encode("utf-8"))
+        write_bytes_atomic(cache, json.dumps(payload).encode("utf-8"))
     amax = {t: amax_from_stats(stats[t], method, percentile) for t in tensors}
     qmodel = insert_qdq(proto, amax, nodes)
     info = {"method": method, "percentile": percentile if method == "percentile" else None,
@@ -182,5 +171,5 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
         onnx.checker.check_model(qmodel)
     except onnx.checker.ValidationError as exc:  # a bug here, not a user error: keep the message
         raise RuntimeError(f"Q/DQ graph fails onnx.checker: {exc}") from exc
-    _write_atomic(out, qmodel.SerializeToString())
+    write_bytes_atomic(out, qmodel.SerializeToString())
     return CalibrationResult(out, cache, method, measured, reused, [q.name for q in nodes], amax)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from ..errors import SpotrtError
+from ..fileio import write_bytes_atomic
 from .engine_meta import compute_capability, make_metadata, write_metadata
 from .meta import FORMAT
 
@@ -216,7 +216,7 @@ def build_engine(onnx_path, precision: str = "fp32", save_engine=None, workspace
     for i in range(network.num_inputs):
         t = network.get_input(i)
         inputs[t.name] = [int(d) for d in t.shape]
-    _write_engine(engine_path, data)
+    write_bytes_atomic(engine_path, data, "engine")
     write_metadata(engine_path, make_metadata(
         onnx_name=path.name, onnx_sha256=sha256_bytes(path.read_bytes()), engine_sha256=sha256_bytes(data),
         tensorrt_version=str(getattr(trt, "__version__", "unknown")), compute_capability=compute_capability(arch),
@@ -253,14 +253,3 @@ def _gpu_name() -> str:
         return name.split(b"\x00")[0].decode(errors="replace").strip()
     except Exception:  # the name is informative only
         return "unknown"
-
-
-def _write_engine(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        if path.parent != Path(""):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SpotrtError(f"engine {path}: cannot be written ({exc.strerror}), expected a writable path") from None

@@ -12,16 +12,15 @@ spotrt/export/README.md): the crop, scaled to height 32, sits at the top-left of
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpotrtError
 from ..export.meta import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ
-from ..imageops import READ_HEIGHT, READ_SIZE, prepare_crop, preprocess
+from ..imageops import READ_HEIGHT, READ_SIZE, prepare_crop
 from ..model.config import SpotterConfig
-from ..postprocess import SpottedWord, decode_tokens, words_from_outputs
+from ..postprocess import SpottedWord, decode_tokens, spot_fixed_graph
 
 PLUGIN_DOMAIN = "spotrt"
 OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
@@ -140,13 +139,7 @@ class OnnxRuntimeSpotter:
         return dict(zip(OUTPUTS, out))
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        c = self.cfg
-        x, lb = preprocess(image, c.mean, c.std, self.input_size, multiple=32, fixed=True)
-        batch = np.zeros((self.batch, *x.shape), dtype=np.float32)
-        batch[0] = x
-        out = self.run(batch)
-        return words_from_outputs(out["boxes"][0], out["scores"][0], out["tokens"][0], out["token_probs"][0],
-                                  int(out["count"][0]), lb, c.charset, c.score_thresh, c.det_nms_iou)
+        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run)
 
     def _reader(self):
         if self._read_session is None:

@@ -20,9 +20,8 @@ import numpy as np
 
 from ..errors import SpotrtError
 from ..export import engine_meta
-from ..imageops import preprocess
 from ..model.config import SpotterConfig
-from ..postprocess import SpottedWord, words_from_outputs
+from ..postprocess import SpottedWord, spot_fixed_graph
 
 INPUT = "image"
 OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
@@ -127,13 +126,7 @@ class TensorRTSpotter:
         return {name: self.host[name].array.copy() for name in OUTPUTS}
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        c = self.cfg
-        x, lb = preprocess(image, c.mean, c.std, self.input_size, multiple=32, fixed=True)
-        batch = np.zeros((self.batch, *x.shape), dtype=np.float32)
-        batch[0] = x
-        out = self.run(batch)
-        return words_from_outputs(out["boxes"][0], out["scores"][0], out["tokens"][0], out["token_probs"][0],
-                                  int(out["count"][0]), lb, c.charset, c.score_thresh, c.det_nms_iou)
+        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run)
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         raise SpotrtError(f"backend tensorrt: read is not available (engine {self.path.name} holds the spotting graph), "
