@@ -115,13 +115,28 @@ def cmd_train(a) -> int:
         model["charset"] = a.charset
     if a.max_word_len:
         model["max_word_len"] = a.max_word_len
-    tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, lr=a.lr, curriculum=a.curriculum, seed=a.seed,
-                     device=a.device, real_crops=a.real_crops, init=a.init, workers=a.workers,
-                     checkpoint_every=a.checkpoint_every, model=model)
+    if a.encoder_convs is not None:
+        model["encoder_convs"] = a.encoder_convs
+    if a.encoder_bidirectional is not None:
+        model["encoder_bidirectional"] = a.encoder_bidirectional
+    for name in ("steps", "batch", "mosaics", "rec_per_mosaic", "checkpoint_every"):
+        if getattr(a, name) < (0 if name in ("batch", "mosaics") else 1):
+            raise SpotrtError(f"train --{name.replace('_', '-')}: found {getattr(a, name)}, expected a positive count")
+    if a.batch + a.mosaics == 0:
+        raise SpotrtError("train --batch/--mosaics: found 0 and 0, expected at least one scene or mosaic per step")
+    if not 0.0 <= a.real_fraction <= 1.0:
+        raise SpotrtError(f"train --real-fraction: found {a.real_fraction}, expected a fraction in [0, 1]")
+    tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, mosaics=a.mosaics, lr=a.lr, warmup=a.warmup,
+                     curriculum=a.curriculum, mosaic_curriculum=a.mosaic_curriculum, seed=a.seed,
+                     device=a.device, real_crops=a.real_crops, real_fraction=a.real_fraction, init=a.init,
+                     rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
+                     model=model)
     try:
         from .train.batches import parse_curriculum
 
         parse_curriculum(a.curriculum)
+        if a.mosaic_curriculum:
+            parse_curriculum(a.mosaic_curriculum)
         final = train(tc, resume=a.resume)
     except ValueError as exc:
         raise SpotrtError(str(exc)) from None
@@ -227,13 +242,21 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a spotter on synthetic scenes (resumable)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, state.json")
     t.add_argument("--steps", type=int, default=2400)
-    t.add_argument("--batch", type=int, default=6, help="synthetic scenes per step (plus one crop mosaic)")
+    t.add_argument("--batch", type=int, default=6, help="synthetic scenes per step")
+    t.add_argument("--mosaics", type=int, default=1, help="word-crop mosaics per step (recognition only)")
+    t.add_argument("--rec-per-mosaic", type=int, default=32, help="recognition samples per mosaic")
     t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
     t.add_argument("--curriculum", default="0:0,250:1,800:2", help="step:level,... (levels 0 easy .. 2 hard)")
+    t.add_argument("--mosaic-curriculum", default=None, help="levels of the mosaics' words (default: --curriculum)")
     t.add_argument("--backbone", default="light", choices=["light", "vgg16"])
     t.add_argument("--charset", default=None, help="characters the recognizer reads (default: 0-9a-z)")
     t.add_argument("--max-word-len", type=int, default=None)
     t.add_argument("--real-crops", default=None, metavar="DIR", help="word crops (gt.txt) to mix into training")
+    t.add_argument("--real-fraction", type=float, default=0.3, help="share of mosaic words taken from --real-crops")
+    t.add_argument("--encoder-convs", type=int, default=None, help="conv blocks of the region encoder (0: plain)")
+    t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
+                   help="bidirectional region encoder LSTM (default: on for new models)")
     t.add_argument("--init", default=None, metavar="WEIGHTS", help="start from these weights (fine-tune)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--seed", type=int, default=0)

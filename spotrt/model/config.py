@@ -35,6 +35,9 @@ class SpotterConfig:
     roi_height: int = 8              # H of the varying-width RoI pooling
     roi_max_width: int = 48          # W_max
     encoder_hidden: int = 128
+    encoder_convs: int = 3           # conv blocks over each pooled region (0: the paper's plain encoder)
+    encoder_channels: int = 96
+    encoder_bidirectional: bool = True
     decoder_hidden: int = 128
     embed_dim: int = 64
     attn_dim: int = 96
@@ -56,6 +59,8 @@ class SpotterConfig:
             raise ValueError(f"config charset: found {self.charset!r}, expected distinct characters")
         if self.max_word_len < 1 or self.roi_max_width < 1 or self.roi_height < 1:
             raise ValueError("config: max_word_len, roi_height and roi_max_width must be >= 1")
+        if self.encoder_convs < 0 or self.encoder_channels < 1:
+            raise ValueError("config: encoder_convs must be >= 0 and encoder_channels >= 1")
 
     @property
     def num_anchors(self) -> int:
@@ -80,6 +85,8 @@ class SpotterConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config: unknown fields {unknown}")
+        if "encoder_convs" not in data:  # written before the encoder had conv blocks: the plain one
+            data.update(encoder_convs=0, encoder_bidirectional=False)
         return cls(**data)
 
     def replace(self, **changes) -> "SpotterConfig":

@@ -32,24 +32,43 @@ class TextProposalNetwork(nn.Module):
 
 
 class RegionEncoder(nn.Module):
-    """LSTM over the pooled columns.
+    """Convolutions over each pooled region, then an LSTM over its columns.
 
-    Returns the attention memory (N, W_max, D), masked past each region's width, and the holistic
-    feature: the LSTM's state at the region's last valid column.
+    `encoder_convs` conv blocks (3x3, each followed by a 2x1 max-pool while the height is above 1)
+    read the character shapes and fold the height; the columns are then projected and run through a
+    (by default bidirectional) LSTM. `encoder_convs=0, encoder_bidirectional=False` is the paper's
+    plain encoder: one column conv and a forward LSTM.
+
+    Returns the attention memory (N, W_max, D), zeroed past each region's width, and the holistic
+    feature (N, D): the forward state at the region's last valid column, joined with the backward
+    state at its first column when bidirectional.
     """
 
     def __init__(self, cfg: SpotterConfig) -> None:
         super().__init__()
         c, d = cfg.rec_channels, cfg.encoder_hidden
-        self.column = nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)
-        )
-        self.project = nn.Linear(c * cfg.roi_height, d)
-        self.lstm = nn.LSTM(d, d, batch_first=True)
+        self.bidirectional = cfg.encoder_bidirectional
+        if self.bidirectional and d % 2:
+            raise ValueError(f"config encoder_hidden: found {d}, expected an even size for a bidirectional encoder")
+        layers: list[nn.Module] = []
+        h = cfg.roi_height
+        if cfg.encoder_convs == 0:
+            layers += list(conv_bn(c, c))
+        for _ in range(cfg.encoder_convs):
+            layers.append(conv_bn(c, cfg.encoder_channels))
+            c = cfg.encoder_channels
+            if h > 1:
+                layers.append(nn.MaxPool2d((2, 1), (2, 1)))
+                h //= 2
+        self.column = nn.Sequential(*layers)
+        self.project = nn.Linear(c * h, d)
+        self.lstm = nn.LSTM(d, d // 2 if self.bidirectional else d, batch_first=True,
+                            bidirectional=self.bidirectional)
 
     def forward(self, pooled: torch.Tensor, widths: torch.Tensor):
-        n, c, h, w = pooled.shape
+        n, _, _, w = pooled.shape
         x = self.column(pooled)
+        c, h = x.shape[1], x.shape[2]
         x = x.permute(0, 3, 1, 2).reshape(n, w, c * h)
         x = torch.relu(self.project(x))
         out, _ = self.lstm(x)
@@ -57,6 +76,9 @@ class RegionEncoder(nn.Module):
         memory = out * mask[..., None].to(out.dtype)
         last = (widths - 1).clamp(min=0)
         holistic = out[torch.arange(n, device=out.device), last]
+        if self.bidirectional:
+            half = out.shape[2] // 2
+            holistic = torch.cat([holistic[:, :half], out[:, 0, half:]], dim=1)
         return memory, mask, holistic
 
 
