@@ -8,10 +8,10 @@ deserializing and refuses, in one line, an engine without it or built for someth
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..errors import SpotrtError
+from ..fileio import write_bytes_atomic
 
 FORMAT = "spotrt-engine-1"
 REQUIRED = ("format", "onnx_sha256", "tensorrt_version", "compute_capability", "precision", "inputs", "plugins",
@@ -44,12 +44,7 @@ def make_metadata(*, onnx_name: str, onnx_sha256: str, engine_sha256: str, tenso
 def write_metadata(engine, meta: dict) -> Path:
     """Write `E.json` through a temporary name."""
     path = meta_path(engine)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SpotrtError(f"output file {path}: cannot be written ({exc.strerror}), expected a writable path") from None
+    write_bytes_atomic(path, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
     return path
 
 

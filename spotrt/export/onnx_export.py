@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 
 from .. import __version__
 from ..errors import SpotrtError
+from ..fileio import write_bytes_atomic
 from .meta import (FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, READ_SIZE, ir_version_for_ort, sibling_paths)
 
 MIN_OPSET = 16  # GridSample
@@ -86,12 +86,7 @@ def _finish(model, meta: dict[str, str], path: Path) -> None:
     model.producer_name = "spotrt"
     model.producer_version = __version__
     onnx.checker.check_model(model)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        onnx.save(model, str(tmp))
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SpotrtError(f"output file {path}: cannot be written ({exc.strerror}), expected a writable path") from None
+    write_bytes_atomic(path, model.SerializeToString())
 
 
 def _prepare_out(out) -> dict[str, Path]:

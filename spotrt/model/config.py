@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
 BACKBONES = ("light", "vgg16")

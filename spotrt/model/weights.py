@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .. import __version__
 from ..errors import SpotrtError
+from ..fileio import write_bytes_atomic
 from .config import SpotterConfig
 from .spotter import Spotter
 
@@ -21,10 +22,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "spotrt_l
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
     """Write a safetensors file through a temporary file and a rename: never half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    write_bytes_atomic(path, data, "weights file")
 
 
 def save_weights(model: Spotter, path, extra: dict | None = None) -> None:

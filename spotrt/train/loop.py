@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from safetensors import safe_open
 from tqdm import tqdm
 
 from ..errors import SpotrtError
-from ..model import boxes as B
+from ..fileio import write_bytes_atomic
 from ..model.config import SpotterConfig
 from ..model.spotter import Spotter
 from ..model.targets import anchor_targets, encode_text, jitter_boxes, region_targets
@@ -166,9 +165,8 @@ def _save_checkpoint(out: Path, model: Spotter, opt: torch.optim.Optimizer, step
             else:
                 layout[f"{pid}.{name}"] = val
     atomic_save(tensors, out / "last.optim.safetensors", {"scalars": json.dumps(layout), "step": str(step)})
-    tmp = out / "state.json.tmp"
-    tmp.write_text(json.dumps({"step": step, "train": asdict(tc)}, indent=1))
-    os.replace(tmp, out / "state.json")
+    write_bytes_atomic(out / "state.json", json.dumps({"step": step, "train": asdict(tc)}, indent=1).encode(),
+                       "training state")
 
 
 def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
