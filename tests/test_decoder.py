@@ -1,5 +1,7 @@
-"""The attention decoder (greedy and teacher forcing) and the spotter's static-shape outputs."""
+"""The region encoder, the attention decoder (greedy and teacher forcing) and the spotter's static-shape outputs."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -201,3 +203,47 @@ def test_spotter_forward_static_shapes(changes):
         alone = model(images[1:])
         torch.testing.assert_close(alone.boxes[0], out.boxes[1], atol=1e-4, rtol=1e-4)
         assert torch.equal(alone.tokens[0], out.tokens[1])
+
+
+ENC_CFG = dict(rec_channels=6, roi_height=8, roi_max_width=10, encoder_hidden=8, encoder_channels=5)
+
+
+@pytest.mark.parametrize("convs,bidir", [(0, False), (3, True), (2, False), (4, True)])
+def test_region_encoder_shapes_mask_and_holistic(convs, bidir):
+    from spotrt.model.heads import RegionEncoder
+
+    torch.manual_seed(0)
+    enc = RegionEncoder(SpotterConfig(**ENC_CFG, encoder_convs=convs, encoder_bidirectional=bidir)).eval()
+    pooled = torch.randn(3, 6, 8, 10)
+    widths = torch.tensor([10, 4, 1])
+    with torch.no_grad():
+        memory, mask, holistic = enc(pooled, widths)
+        out, _ = enc.lstm(torch.relu(enc.project(_columns(enc, pooled))))
+    assert memory.shape == (3, 10, 8) and holistic.shape == (3, 8)
+    assert mask.tolist()[1] == [True] * 4 + [False] * 6
+    assert (memory[1, 4:] == 0).all() and (memory[2, 1:] == 0).all() and (memory[1, :4] != 0).any()
+    half = 4 if bidir else 8
+    # forward half: the state at each region's last valid column
+    torch.testing.assert_close(holistic[:, :half], out[torch.arange(3), widths - 1, :half])
+    if bidir:  # backward half: the state at its first column, which has read the whole row
+        torch.testing.assert_close(holistic[:, half:], out[:, 0, half:])
+
+
+def _columns(enc, pooled):
+    x = enc.column(pooled)
+    return x.permute(0, 3, 1, 2).reshape(x.shape[0], x.shape[3], -1)
+
+
+def test_region_encoder_config_checks_and_old_weights_config():
+    with pytest.raises(ValueError, match="even size"):
+        from spotrt.model.heads import RegionEncoder
+
+        RegionEncoder(SpotterConfig(encoder_hidden=7))
+    with pytest.raises(ValueError, match="encoder_convs"):
+        SpotterConfig(encoder_convs=-1)
+    old = json.loads(SpotterConfig().to_json())
+    for key in ("encoder_convs", "encoder_channels", "encoder_bidirectional"):
+        del old[key]
+    cfg = SpotterConfig.from_json(json.dumps(old))  # a file written before the encoder had conv blocks
+    assert (cfg.encoder_convs, cfg.encoder_bidirectional) == (0, False)
+    assert SpotterConfig().encoder_convs == 3 and SpotterConfig().encoder_bidirectional
