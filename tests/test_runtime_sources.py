@@ -1,5 +1,6 @@
 """Sources by URI: parsing every kind without hardware, files deliver every frame, live sources keep
-the newest frame and reconnect, and nothing is lost without a record."""
+the newest frame and reconnect (with fake captures, and through a real HTTP MJPEG stream on
+localhost), and nothing is lost without a record."""
 
 import threading
 
@@ -155,3 +156,74 @@ def test_live_source_reconnects_with_backoff():
     assert any("lost, reconnecting in 0.0 s (attempt 1)" in ln for ln in lines)
     assert any("reconnected (attempt 2)" in ln for ln in lines)
     assert any("giving up" in ln for ln in lines)
+
+
+class _MjpegServer:
+    """A real HTTP MJPEG stream on localhost: each connection sends `per_connection` JPEG frames
+    (frame k of connection c is a flat image of value 20 + 100*c + 5*k) and then closes, like a camera that drops."""
+
+    def __init__(self, per_connection: int, connections: int):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                c = server.served
+                server.served += 1
+                if c >= connections:
+                    self.send_error(503)  # the camera stays down: reconnects fail
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                for k in range(per_connection):
+                    data = cv2.imencode(".jpg", np.full((48, 64, 3), 20 + 100 * c + 5 * k, np.uint8))[1].tobytes()
+                    try:
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                                         % len(data) + data + b"\r\n")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    threading.Event().wait(0.01)
+
+        self.served = 0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_real_http_stream_drops_reconnects_and_gives_up():
+    """Through OpenCV's FFmpeg, no fakes: a stream that drops after 12 frames, comes back for 12 more,
+    then stays down. Every frame is delivered or recorded as dropped, in order, once."""
+    server = _MjpegServer(per_connection=12, connections=2)
+    lines = []
+    try:
+        src = open_source(server.url, backoff=(0.05, 0.1), give_up_s=1.0, log=lines.append)
+        frames = drain(src)
+        src.close()
+    finally:
+        server.close()
+    assert [f.index for f in frames] == list(range(24))
+    values = [int(f.image[20, 30, 0]) for f in frames if f.dropped is None]
+    assert all(b > a for a, b in zip(values, values[1:]))  # in order, none twice (JPEG keeps them within +-2)
+    assert min(values) < 90 and max(values) > 110  # frames from before and after the reconnect
+    assert all(f.dropped == DROP_NEWER for f in frames if f.image is None)
+    assert src.reconnects == 1
+    assert any("reconnected" in ln for ln in lines) and any("giving up" in ln for ln in lines)
+
+
+def test_real_http_stream_that_never_opens():
+    server = _MjpegServer(per_connection=1, connections=0)
+    try:
+        with pytest.raises(SpotrtError, match="OpenCV cannot open it, expected a reachable stream"):
+            open_source(server.url)
+    finally:
+        server.close()
