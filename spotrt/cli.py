@@ -196,6 +196,21 @@ def cmd_build(a) -> int:
     return 0
 
 
+def cmd_bench(a) -> int:
+    from . import bench
+
+    opts = bench.make_options(model=a.model, backend=a.backend, precision=a.precision, input_size=a.input_size,
+                              batch=a.batch, streams=a.streams, warmup=a.warmup, iterations=a.iterations,
+                              duration=a.duration, frames=a.frames, images=a.images, device=a.device,
+                              threads=a.threads, compare=not a.no_compare)
+    json_path = bench.check_output(a.json, "--json", ".json") if a.json else None
+    plot_path = bench.check_output(a.plot, "--plot", ".png") if a.plot else None
+    result = bench.run_bench(opts, log=None if a.quiet else lambda line: print(line, file=sys.stderr))
+    print(bench.format_markdown(result))
+    bench.write_outputs(result, json_path, plot_path)
+    return 0
+
+
 def cmd_demo(a) -> int:
     from .demo import run_demo
 
@@ -314,6 +329,31 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--save-engine", default=None, metavar="E", help="engine path (default: <onnx stem>.engine)")
     bd.add_argument("--verbose", action="store_true", help="TensorRT's INFO log")
     bd.set_defaults(func=cmd_build)
+
+    bn = sub.add_parser("bench", help="latency per stage, throughput, memory, FLOPs; side-by-side comparisons; "
+                                      "Jetson estimates")
+    bn.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
+    bn.add_argument("--backend", default="torch", help="torch (per-stage latency), onnxruntime or tensorrt "
+                    "(where installed); default: torch")
+    bn.add_argument("--precision", default="fp32", help="fp32; int8 (onnxruntime, tensorrt: Q/DQ graph); fp16 "
+                    "(tensorrt); a comma-separated list sweeps (default: fp32)")
+    bn.add_argument("--input-size", default="384x640", metavar="HxW",
+                    help="network input, multiples of 32; a comma-separated list sweeps (default: 384x640)")
+    bn.add_argument("--batch", default="1", help="frames per network call; a list sweeps (default: 1)")
+    bn.add_argument("--streams", default="1", help="preprocessing threads feeding the pipelined loop (default: 1)")
+    bn.add_argument("--warmup", default="1", metavar="N", help="untimed runs before each measurement (default: 1)")
+    bn.add_argument("--iterations", default=None, metavar="N", help="timed runs per measurement")
+    bn.add_argument("--duration", default=None, metavar="S",
+                    help="seconds per measurement, at least one run (default without --iterations: 3)")
+    bn.add_argument("--frames", default="4", metavar="N", help="distinct frames, also INT8 calibration (default: 4)")
+    bn.add_argument("--images", default=None, metavar="DIR", help="frames from this folder (default: synthetic scenes)")
+    bn.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    bn.add_argument("--threads", default=None, metavar="N", help="torch and ONNX Runtime threads (default: theirs)")
+    bn.add_argument("--no-compare", action="store_true", help="skip the side-by-side comparisons")
+    bn.add_argument("--json", default=None, metavar="FILE.json", help="write every number here")
+    bn.add_argument("--plot", default=None, metavar="FILE.png", help="draw latency by stage and the comparisons")
+    bn.add_argument("--quiet", action="store_true", help="no progress lines")
+    bn.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("demo", help="read text in the project's own sample stream and write an annotated video")
     d.add_argument("--model", default=None)

@@ -1,0 +1,177 @@
+"""`spotrt bench`: the sweep (input size x batch x precision) and the comparisons -> one result dict.
+
+Every field of the result is documented in report.SCHEMA. Latencies are per batch, in ms; FLOPs
+and bytes are per frame, counted on the torch model at the same input size (the exported graphs
+compute the same network).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from ..errors import SpotrtError
+from .options import BenchOptions
+from .timing import Budget, PeakMemory, interleaved, staged, summarize
+
+FORMAT = "spotrt-bench-1"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except Exception:  # absent, or present but broken: either way not usable here
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    import torch
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": _cpu_name(),
+            "cpu_count": os.cpu_count(), "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "onnxruntime": _version("onnxruntime"), "tensorrt": _version("tensorrt"),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def _peak_fraction(flops_per_frame: float, fps: float, backend: str, precision: str, device: str):
+    """(achieved / peak, which peak or why none): only for a GPU whose peak jetson.HOST_GPUS knows."""
+    from .jetson import host_peak
+
+    if device == "cpu":
+        return None, "unknown: no published peak for this CPU"
+    import torch
+
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    peak = host_peak(name)
+    if peak is None:
+        return None, f"unknown: no peak known for {name or 'this GPU'}"
+    p = precision if backend == "tensorrt" else "fp32"
+    return flops_per_frame * fps / peak.peak(p), f"of the {peak.name} {p} peak ({peak.source})"
+
+
+def measure_point(pipe, cost_pipe, frames, batch: int, opts: BenchOptions, backend: str, precision: str) -> dict:
+    """Stages, end to end, pipelined throughput, memory and cost of one sweep point."""
+    from .workloads import pipelined, stage_costs
+
+    def batch_of(i: int):
+        return [frames[(i * batch + j) % len(frames)] for j in range(batch)]
+
+    budget = Budget(opts.iterations, opts.duration, opts.warmup)
+    again = Budget(opts.iterations, opts.duration, 0)
+    words: list[int] = []
+    device = str(pipe.device)
+    with PeakMemory(device if backend == "torch" else "cpu") as mem:  # torch's allocator only
+        stage_samples = staged(lambda i, lap: pipe.run(batch_of(i), lap), budget, pipe.sync)
+        e2e = interleaved({"e2e": lambda i: words.append(sum(len(w) for w in pipe.run(batch_of(i))))}, again)["e2e"]
+        thr = pipelined(pipe, frames, batch, opts.streams, again)
+    costs = stage_costs(cost_pipe.model, lambda lap: cost_pipe.run(batch_of(0), lap))
+    per_frame = {k: {n: c / batch for n, c in v.items()} for k, v in costs.items()}
+    flops = sum(v["flops"] for v in per_frame.values())
+    e2e_stats = summarize(e2e)
+    serial_fps = batch / (e2e_stats["median_ms"] / 1e3)
+    fraction, note = _peak_fraction(flops, thr["frames_per_s"], backend, precision, device)
+    return {
+        "backend": backend, "precision": precision, "input_size": list(pipe.input_size), "batch": batch,
+        "streams": opts.streams, "device": device,
+        "stages": {s: summarize(stage_samples[s]) for s in pipe.stages if s in stage_samples},
+        "end_to_end": {**e2e_stats, "frames_per_s": serial_fps},
+        "throughput": {**thr, "speedup_over_serial": thr["frames_per_s"] / serial_fps},
+        "memory": {"peak_rss_mib": mem.host_mib, "peak_rss_scope": mem.scope, "device_peak_mib": mem.device_mib},
+        "cost": {"flops_per_frame": flops, "bytes_per_frame": sum(v["bytes"] for v in per_frame.values()),
+                 "bytes_fused_per_frame": sum(v["bytes_fused"] for v in per_frame.values()),
+                 "stages": per_frame, "counted_on": f"torch {cost_pipe.device}"},
+        "peak_fraction": fraction, "peak_fraction_note": note,
+        "words_per_frame": sum(words) / (len(words) * batch) if words else 0.0,
+    }
+
+
+def run_bench(opts: BenchOptions, log=None) -> dict:
+    """Run the sweep and (opts.compare) the comparisons; `log(line)` hears progress. -> result dict."""
+    import torch
+
+    from ..model.weights import DEFAULT_WEIGHTS, load_weights
+    from . import compare
+    from .jetson import estimates
+    from .workloads import GraphPipeline, Graphs, TorchPipeline, bench_frames
+
+    log = log or (lambda line: None)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    if opts.device != "cpu" and not torch.cuda.is_available():
+        raise SpotrtError(f"--device {opts.device}: torch.cuda is not available here, expected a CUDA build of torch "
+                          "and a GPU (or --device cpu)")
+    weights = Path(opts.model) if opts.model else DEFAULT_WEIGHTS
+    model = load_weights(weights, "cpu").eval()
+    dev_model = model if opts.device == "cpu" else copy.deepcopy(model).to(opts.device)
+    frames_cache: dict = {}
+
+    def frames_at(size):
+        if tuple(size) not in frames_cache:
+            frames_cache[tuple(size)] = bench_frames(tuple(size), opts.frames, model.cfg.charset, opts.images)
+        return frames_cache[tuple(size)]
+
+    budget = Budget(opts.iterations, opts.duration, opts.warmup)
+    result = {
+        "format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
+        "settings": {"model": str(weights), "model_sha256": _sha256(weights), "backend": opts.backend,
+                     "precisions": list(opts.precisions), "input_sizes": [list(s) for s in opts.input_sizes],
+                     "batches": list(opts.batches), "streams": opts.streams, "warmup": opts.warmup,
+                     "iterations": opts.iterations, "duration_s": opts.duration, "frames": opts.frames,
+                     "frame_source": opts.images or "synthetic scenes (spotrt.data.synth, level 1)",
+                     "device": opts.device, "threads": opts.threads},
+        "runs": [], "comparisons": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="spotrt-bench-") as tmp:
+        graphs = Graphs(model, frames_at, tmp, opts.threads)
+        for size in opts.input_sizes:
+            frames = frames_at(size)
+            torch_pipe = TorchPipeline(dev_model if opts.backend == "torch" else model, size,
+                                       opts.device if opts.backend == "torch" else "cpu")
+            for batch in opts.batches:
+                for precision in opts.precisions:
+                    log(f"bench: {opts.backend} {precision} {size[0]}x{size[1]} batch {batch}")
+                    pipe = torch_pipe if opts.backend == "torch" else \
+                        GraphPipeline(graphs.spotter(opts.backend, precision, size, batch))
+                    result["runs"].append(measure_point(pipe, torch_pipe, frames, batch, opts, opts.backend, precision))
+        if opts.compare:
+            size = opts.input_sizes[0]
+            frames = frames_at(size)
+            log(f"compare: single pass vs two-stage ({size[0]}x{size[1]}, torch {opts.device})")
+            c = result["comparisons"]
+            c["single_vs_two_stage"] = compare.single_vs_two_stage(TorchPipeline(dev_model, size, opts.device),
+                                                                    frames, budget)
+            log("compare: PyTorch eager vs ONNX Runtime FP32 vs INT8 (CPU)")
+            c["cpu_precisions"] = compare.cpu_precisions(model, graphs, frames, size, budget)
+            log("compare: plugin CUDA kernels vs PyTorch (GPU)")
+            gpu_model = dev_model if opts.device != "cpu" else (
+                copy.deepcopy(model).cuda() if torch.cuda.is_available() else model)
+            c["gpu_kernels"] = compare.gpu_kernels(gpu_model, frames, size, budget)
+            log("compare: TensorRT FP32 vs FP16 vs INT8")
+            c["tensorrt_precisions"] = compare.tensorrt_precisions(graphs, frames, size, budget)
+    result["jetson_estimates"] = estimates(result["runs"])
+    return result

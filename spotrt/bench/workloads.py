@@ -1,0 +1,432 @@
+"""What `spotrt bench` runs: frames, the spotter split into timed stages, the two-stage alternative,
+exported graphs, the pipelined loop, and the FLOPs and bytes of each stage.
+
+Every pipeline turns BGR frames into words the way the backends do (`imageops.preprocess` at a
+fixed input size, `postprocess.words_from_outputs`) and exposes the same steps: `prepare_one`
+(NumPy, one frame), `to_input` (a batch for the backend), `network` (raw outputs as NumPy, calling
+`lap(stage)` at each stage boundary) and `postprocess`. The torch pipeline is written against the
+Spotter's own methods (features, tpn, anchors, propose, regions, detector, decoder.greedy), so it
+runs the same computation as `Spotter.forward` (tests/test_bench.py checks the outputs are equal).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..imageops import READ_HEIGHT, prepare_crop, preprocess
+from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, words_from_outputs
+from .timing import no_lap
+
+TORCH_STAGES = ("preprocess", "backbone+proposals", "roi_pooling", "encoder+detection", "decoder", "postprocess")
+GRAPH_STAGES = ("preprocess", "network", "postprocess")
+TWO_STAGE_STAGES = ("preprocess", "detect", "crop", "recognize", "postprocess")
+HOST_STAGES = ("preprocess", "postprocess", "crop")  # NumPy / OpenCV on the CPU, outside the network
+
+
+def bench_frames(input_size: tuple[int, int], count: int, charset: str, images=None, seed: int = 0) -> list[np.ndarray]:
+    """`count` BGR frames: synthetic scenes (level 1) of exactly `input_size`, or images of a folder."""
+    if images is not None:
+        from ..api import collect_images
+        from ..imageops import read_image
+
+        return [read_image(p) for p in collect_images([images])[:count]]
+    from ..data.synth import SynthGenerator
+
+    gen = SynthGenerator(charset=charset)
+    return [gen.scene(seed + i, 1, *input_size).image for i in range(count)]
+
+
+class Pipeline:
+    """Frames -> words in timed stages; subclasses provide `to_input` and `network`."""
+
+    stages: tuple[str, ...] = ()
+    sync = None     # called at each lap of a staged run (a device synchronize), or None
+    device = "cpu"  # where the network runs
+
+    def __init__(self, cfg, input_size: tuple[int, int]) -> None:
+        self.cfg, self.input_size = cfg, tuple(input_size)
+
+    def prepare_one(self, image: np.ndarray):
+        return preprocess(image, self.cfg.mean, self.cfg.std, self.input_size, multiple=32, fixed=True)
+
+    def postprocess(self, raw: dict, letterboxes) -> list[list[SpottedWord]]:
+        c = self.cfg
+        return [words_from_outputs(raw["boxes"][i], raw["scores"][i], raw["tokens"][i], raw["token_probs"][i],
+                                   int(raw["count"][i]), lb, c.charset, c.score_thresh, c.det_nms_iou)
+                for i, lb in enumerate(letterboxes)]
+
+    def run(self, images, lap=no_lap) -> list[list[SpottedWord]]:
+        xs, lbs = zip(*(self.prepare_one(im) for im in images))
+        inp = self.to_input(list(xs))
+        lap("preprocess")
+        raw = self.network(inp, lap)
+        words = self.postprocess(raw, lbs)
+        lap("postprocess")
+        return words
+
+
+@contextmanager
+def _lap_on_entry(module, lap, name: str):
+    """Call lap(name) when `module` starts its forward (None: nothing to hook, no lap)."""
+
+    def hook(*_):  # returns None: the module's inputs stay as they are
+        lap(name)
+
+    handle = None if module is None else module.register_forward_pre_hook(hook)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+class TorchPipeline(Pipeline):
+    """The PyTorch spotter in the stages of TORCH_STAGES (RoI pooling ends where the region encoder starts)."""
+
+    stages = TORCH_STAGES
+
+    def __init__(self, model, input_size, device: str = "cpu") -> None:
+        import torch
+
+        super().__init__(model.cfg, input_size)
+        self.model, self.device = model.to(device).eval(), device
+        self.sync = torch.cuda.synchronize if str(device).startswith("cuda") else None
+
+    def to_input(self, xs):
+        import torch
+
+        return torch.from_numpy(np.stack(xs)).to(self.device)
+
+    def _proposals(self, x):
+        m = self.model
+        feats, rec_feats = m.features(x)
+        logits, deltas = m.tpn(feats)
+        anchors = m.anchors(feats.shape[2], feats.shape[3], feats.device)
+        proposals, _, count = m.propose(logits, deltas, anchors, x.shape[2], x.shape[3])
+        return rec_feats, proposals, count
+
+    def _detect(self, x, lap):
+        """Shared features, proposals, regions and detection -> (valid, rois, boxes, det_logit, memory, mask, holistic)."""
+        import torch
+
+        from ..model import boxes as B
+        from ..model.spotter import DET_WEIGHTS
+
+        m, c = self.model, self.cfg
+        rec_feats, proposals, count = self._proposals(x)
+        lap("backbone+proposals")
+        valid = torch.arange(c.max_proposals, device=x.device)[None, :] < count[:, None]
+        rois, batch_index = proposals[valid], torch.nonzero(valid)[:, 0]
+        with _lap_on_entry(getattr(m, "encoder", None), lap, "roi_pooling"):
+            memory, mask, holistic, _ = m.regions(rec_feats, rois, batch_index)
+        det_logit, det_delta = m.detector(holistic)
+        boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), x.shape[2], x.shape[3])
+        return valid, boxes, det_logit, memory, mask, holistic
+
+    def network(self, x, lap=no_lap) -> dict:
+        import torch
+
+        with torch.no_grad():
+            valid, boxes, det_logit, memory, mask, holistic = self._detect(x, lap)
+            lap("encoder+detection")
+            tokens, probs = self.model.decoder.greedy(memory, mask, holistic)
+            lap("decoder")
+            return self._outputs(valid, boxes, torch.sigmoid(det_logit), tokens, probs)
+
+    def _outputs(self, valid, boxes, scores, tokens, probs) -> dict:
+        """Scatter the valid regions into the padded (B, K, ...) outputs of Spotter.forward, as NumPy."""
+        c = self.cfg
+        v = valid.cpu().numpy()
+        b, k, t = v.shape[0], c.max_proposals, c.max_word_len
+        out = {"boxes": np.zeros((b, k, 4), np.float32), "scores": np.zeros((b, k), np.float32),
+               "tokens": np.zeros((b, k, t), np.int64), "token_probs": np.zeros((b, k, t), np.float32)}
+        for name, value in (("boxes", boxes), ("scores", scores), ("tokens", tokens), ("token_probs", probs)):
+            out[name][v] = value.cpu().numpy()
+        out["count"] = v.sum(axis=1)
+        return out
+
+    def run_two_stage(self, images, lap=no_lap) -> list[list[SpottedWord]]:
+        """The two-stage way: detect, crop each detected box from the frame, recompute features on
+        every crop and recognize it (same weights, same frames).
+
+        Detection is the single pass without the decoder, thresholded and NMS'd as `postprocess`
+        does; the crops are read as `spotrt read` reads one (height 32), all of a batch in one
+        `Spotter.recognize` call on a canvas trimmed to the widest crop (the cheapest fair form).
+        """
+        import torch
+
+        c = self.cfg
+        xs, lbs = zip(*(self.prepare_one(im) for im in images))
+        x = self.to_input(list(xs))
+        lap("preprocess")
+        with torch.no_grad():
+            valid, boxes, det_logit, *_ = self._detect(x, no_lap)
+            owner = torch.nonzero(valid)[:, 0].cpu().numpy()
+            boxes, scores = boxes.cpu().numpy(), torch.sigmoid(det_logit).cpu().numpy()
+        lap("detect")
+        crops, widths, dets = [], [], []
+        for i, (image, lb) in enumerate(zip(images, lbs)):
+            sel = (owner == i) & (scores >= c.score_thresh)
+            bx, sc = boxes[sel], scores[sel]
+            for j in (nms_np(bx, sc, c.det_nms_iou) if len(bx) else []):
+                box = bx[j] / lb.scale
+                x1, y1 = (int(np.floor(max(v, 0.0))) for v in box[:2])
+                x2, y2 = int(np.ceil(min(box[2], lb.width))), int(np.ceil(min(box[3], lb.height)))
+                if x2 - x1 < 2 or y2 - y1 < 2:
+                    continue
+                canvas, width = prepare_crop(image[y1:y2, x1:x2], c.mean, c.std)
+                crops.append(canvas)
+                widths.append(width)
+                dets.append((i, np.array([x1, y1, x2, y2], np.float32), float(sc[j])))
+        lap("crop")
+        tokens = probs = None
+        if crops:
+            cut = min(crops[0].shape[2], -(-max(widths) // 32) * 32)
+            batch = torch.from_numpy(np.stack([cr[:, :, :cut] for cr in crops])).to(self.device)
+            rois = torch.tensor([[0.0, 0.0, float(w), float(READ_HEIGHT)] for w in widths], device=self.device)
+            index = torch.arange(len(crops), device=self.device)
+            tokens, probs = (t.cpu().numpy() for t in self.model.recognize(batch, rois, index))
+        lap("recognize")
+        words: list[list[SpottedWord]] = [[] for _ in images]
+        for n, (i, box, det) in enumerate(dets):
+            text = decode_tokens(tokens[n], c.charset)
+            if text:
+                rec = float(np.mean(probs[n, : min(len(text) + 1, probs.shape[1])]))
+                words[i].append(SpottedWord(text, det * rec, box_to_quad(box), det, rec))
+        lap("postprocess")
+        return words
+
+
+class GraphPipeline(Pipeline):
+    """An exported graph (ONNX Runtime, TensorRT): its network is one stage; batches padded to its size."""
+
+    stages = GRAPH_STAGES
+
+    def __init__(self, spotter) -> None:
+        super().__init__(spotter.cfg, spotter.input_size)
+        self.spotter, self.batch = spotter, spotter.batch
+        self.device = "cuda" if spotter.name == "tensorrt" else "cpu"
+
+    def to_input(self, xs):
+        inp = np.zeros((self.batch, *xs[0].shape), np.float32)
+        inp[: len(xs)] = np.stack(xs)
+        return inp
+
+    def network(self, x, lap=no_lap) -> dict:
+        out = self.spotter.run(x)
+        lap("network")
+        return out
+
+
+class Graphs:
+    """The graphs a bench run needs, exported (and calibrated, built) once each into `workdir`."""
+
+    def __init__(self, model, frames_at, workdir, threads: int | None = None) -> None:
+        self.model, self.frames_at, self.workdir, self.threads = model, frames_at, Path(workdir), threads
+        self._paths: dict[tuple, Path] = {}
+
+    def _once(self, key, make) -> Path:
+        if key not in self._paths:
+            self._paths[key] = make()
+        return self._paths[key]
+
+    def onnx(self, size, batch: int, kind: str) -> Path:
+        """The float graph: 'portable' for ONNX Runtime (standard ops), 'plugin' for TensorRT."""
+        from ..export.onnx_export import export_model
+
+        def make():
+            out = self.workdir / f"{size[0]}x{size[1]}_b{batch}" / "model.onnx"
+            return export_model(self.model, out, input_size=size, batch=batch, kinds=(kind,))[kind]
+
+        return self._once(("onnx", tuple(size), batch, kind), make)
+
+    def int8(self, size, batch: int, kind: str) -> Path:
+        """Its Q/DQ copy, calibrated (entropy) on the bench frames."""
+        from ..calibration.calibrate import calibrate
+        from ..calibration.frames import calibration_batches
+
+        def make():
+            src = self.onnx(size, batch, kind)
+            c = self.model.cfg
+            data = calibration_batches(((str(i), f) for i, f in enumerate(self.frames_at(size))), c.mean, c.std,
+                                       tuple(size), batch)
+            return calibrate(src, src.with_name(src.stem + ".int8.onnx"), batches=data, threads=self.threads).out
+
+        return self._once(("int8", tuple(size), batch, kind), make)
+
+    def engine(self, size, batch: int, precision: str) -> Path:
+        from ..export.tensorrt_build import build_engine
+
+        def make():
+            src = self.int8(size, batch, "plugin") if precision == "int8" else self.onnx(size, batch, "plugin")
+            return build_engine(src, precision=precision, save_engine=src.with_name(f"model.{precision}.engine"))
+
+        return self._once(("engine", tuple(size), batch, precision), make)
+
+    def spotter(self, backend: str, precision: str, size, batch: int):
+        if backend == "onnxruntime":
+            from ..runtime.onnxruntime_backend import OnnxRuntimeSpotter
+
+            path = self.int8(size, batch, "portable") if precision == "int8" else self.onnx(size, batch, "portable")
+            return OnnxRuntimeSpotter(path, threads=self.threads)
+        from ..runtime.tensorrt_backend import TensorRTSpotter
+
+        return TensorRTSpotter(self.engine(size, batch, precision))
+
+
+def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
+    """Frames/s with the stages overlapped: `streams` threads preprocess (each its own source of
+    frames), the caller's thread runs the network on batches gathered from any of them, and one
+    thread postprocesses, so frame i+1 is prepared while frame i is in the network."""
+    ready: queue.Queue = queue.Queue(maxsize=2 * batch * streams)
+    done: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    counted = [0]
+
+    def produce(k: int) -> None:
+        i = k
+        while not stop.is_set():
+            item = pipe.prepare_one(frames[i % len(frames)])
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.05)
+                    break
+                except queue.Full:
+                    continue
+            i += streams
+
+    def finish() -> None:
+        while (item := done.get()) is not None:
+            counted[0] += len(pipe.postprocess(*item))
+
+    producers = [threading.Thread(target=produce, args=(k,), daemon=True) for k in range(streams)]
+    post = threading.Thread(target=finish, daemon=True)
+    t0 = time.perf_counter()
+    for t in producers + [post]:
+        t.start()
+    try:
+        for _ in budget.rounds():
+            xs, lbs = zip(*(ready.get() for _ in range(batch)))
+            done.put((pipe.network(pipe.to_input(list(xs))), lbs))
+    finally:
+        done.put(None)
+        post.join()
+        seconds = time.perf_counter() - t0
+        stop.set()
+        for t in producers:
+            t.join()
+    return {"frames": counted[0], "seconds": seconds, "frames_per_s": counted[0] / seconds}
+
+
+# --- FLOPs and bytes -----------------------------------------------------------------------------
+
+
+def _rnn_flops(module, inputs) -> int:
+    """Multiply-adds x 2 of an nn.LSTM/GRU/RNN call (FlopCounterMode does not see their fused CPU kernels)."""
+    from torch import nn
+
+    x = inputs[0] if inputs else None
+    if not hasattr(x, "shape"):
+        return 0
+    if x.dim() == 2:
+        n, steps = 1, x.shape[0]
+    else:
+        n, steps = (x.shape[0], x.shape[1]) if module.batch_first else (x.shape[1], x.shape[0])
+    gates = 4 if isinstance(module, nn.LSTM) else 3 if isinstance(module, nn.GRU) else 1
+    dirs = 2 if module.bidirectional else 1
+    h, total = module.hidden_size, 0
+    for layer in range(module.num_layers):
+        cin = module.input_size if layer == 0 else h * dirs
+        total += dirs * 2 * n * steps * gates * h * (cin + h)
+    return total
+
+
+class CostCounter:
+    """FLOPs (torch.utils.flop_counter, plus RNN modules it cannot see) and tensor bytes per stage.
+
+    `bytes`: every non-view op's input and output tensor sizes, as eager PyTorch moves them.
+    `bytes_fused`: the same without pointwise and batch-norm ops, which an inference compiler
+    (TensorRT) folds into the producing convolution or GEMM: closer to a deployed engine's traffic.
+    Use: `with CostCounter(model) as cc: pipeline.run(frames, cc.lap)`; then `cc.stages`.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.stages: dict[str, dict[str, int]] = {}
+        self._mark = (0, 0, 0)
+        self._rnn = 0
+
+    def totals(self) -> tuple[int, int, int]:
+        return int(self._flops.get_total_flops()) + self._rnn, self._bytes.total, self._bytes.fused
+
+    def lap(self, name: str) -> None:
+        now = self.totals()
+        s = self.stages.setdefault(name, {"flops": 0, "bytes": 0, "bytes_fused": 0})
+        for key, v, m in zip(("flops", "bytes", "bytes_fused"), now, self._mark):
+            s[key] += v - m
+        self._mark = now
+
+    def __enter__(self) -> "CostCounter":
+        from torch import nn
+        from torch.utils.flop_counter import FlopCounterMode
+
+        self._flops, self._bytes = FlopCounterMode(display=False), _byte_counter()
+        self._hooks, before = [], {}
+
+        def pre(mod, inputs):
+            before[id(mod)] = self._flops.get_total_flops()
+
+        def post(mod, inputs, output):
+            if self._flops.get_total_flops() == before.pop(id(mod), 0):
+                self._rnn += _rnn_flops(mod, inputs)
+
+        for mod in self.model.modules():
+            if isinstance(mod, nn.RNNBase):
+                self._hooks += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
+        self._flops.__enter__()
+        self._bytes.__enter__()
+        self._mark = self.totals()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bytes.__exit__(*exc)
+        self._flops.__exit__(*exc)
+        for h in self._hooks:
+            h.remove()
+
+
+def _byte_counter():
+    """A TorchDispatchMode that adds up the tensor bytes of every op (torch imported only here)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class ByteCounter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.total = self.fused = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if not getattr(func, "is_view", False):
+                leaves, _ = tree_flatten((args, kwargs, out))
+                n = sum(t.numel() * t.element_size() for t in leaves if isinstance(t, torch.Tensor))
+                self.total += n
+                if torch.Tag.pointwise not in func.tags and "batch_norm" not in func.name():
+                    self.fused += n
+            return out
+
+    return ByteCounter()
+
+
+def stage_costs(model, run) -> dict[str, dict[str, int]]:
+    """{stage: {flops, bytes, bytes_fused}} of one `run(lap)` (torch pipelines only)."""
+    with CostCounter(model) as cc:
+        run(cc.lap)
+    return cc.stages
