@@ -6,10 +6,10 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from . import __version__
 from .errors import SpotrtError
+from .fileio import write_bytes_atomic
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -23,13 +23,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _write_json(path, data) -> None:
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, p)
-    except OSError as exc:
-        raise SpotrtError(f"output file {p}: cannot be written ({exc.strerror}), expected a writable path") from None
+    write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def _report_failed(failed: list[str], total: int) -> int:
