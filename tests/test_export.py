@@ -96,8 +96,10 @@ def test_graph_equals_torch(exported_small, kind):
 
 
 def test_batch_and_other_charset_and_word_length(tmp_path):
-    model = small_spotter(seed=5, charset="abcxyz", max_word_len=5)
+    model = small_spotter(seed=5, charset="abcxyz", max_word_len=5).train()
     paths = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=2, kinds=("portable",))
+    assert model.training  # the caller's model is left as it was
+    model.eval()
     assert paths == {"portable": tmp_path / "m.portable.onnx"}
     got = compare_with_torch(model, paths["portable"], batch=2, seed=9)
     assert got["tokens"].shape == (2, 12, 5) and got["tokens"].max() <= 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import warnings
@@ -124,7 +125,8 @@ def export_model(weights=None, out="model.onnx", input_size=None, batch: int = 1
     unknown = set(kinds) - {KIND_PLUGIN, KIND_PORTABLE, KIND_READ}
     if unknown:
         raise SpotrtError(f"graph kinds {sorted(unknown)}: expected plugin, portable or read")
-    model = weights if isinstance(weights, Spotter) else load_weights(weights, "cpu")
+    # a model passed in is copied: exporting must not move it off its device or out of training mode
+    model = copy.deepcopy(weights) if isinstance(weights, Spotter) else load_weights(weights, "cpu")
     model = model.cpu().eval()
     cfg = model.cfg
     size = _check_size(input_size or (cfg.input_height, cfg.input_width))
