@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # INT8 (Q/DQ on ONNX Runtime CPU) against FP32 on the same exported graph: end-to-end hmean on held-out
 # synthetic scenes and on ICDAR 2015 dev (issue 4's gate: at most 1.0 point lost), and the speed ratio.
-#   bash benchmarks/int8_accuracy.sh [WEIGHTS] [OUT_DIR]      (N_SYN=50 CAL_FRAMES=64 to change sizes)
+#   bash benchmarks/int8_accuracy.sh [WEIGHTS] [OUT_DIR]      (N_SYN=50 CAL_FRAMES=64 METHOD=percentile)
 # Calibration never sees the evaluation images: the 256x512 graph is calibrated on synthetic scenes
 # of another seed, the 736x1280 graph on frames of the real video ../shared/data/video/sign_bw_960x506.mp4.
 set -euo pipefail
@@ -10,6 +10,7 @@ W=${1:-spotrt/weights/spotrt_light.safetensors}
 OUT=${2:-out/int8}
 N_SYN=${N_SYN:-50}
 CAL_FRAMES=${CAL_FRAMES:-64}
+METHOD=${METHOD:-percentile}
 DEV=${DEV:-../shared/data/ic15_dev}
 VIDEO=../shared/data/video/sign_bw_960x506.mp4
 S=.venv/bin/spotrt
@@ -22,8 +23,8 @@ for key, scene in synthetic_set(int(sys.argv[2]), 1, 99, 256, 512):  # seed 99: 
 PY
 $S export --model "$W" --out "$OUT/syn" --input-size 256x512 --graphs portable
 $S export --model "$W" --out "$OUT/dev" --input-size 736x1280 --graphs portable
-$S calibrate --onnx "$OUT/syn/model.portable.onnx" --images "$OUT/calib_syn" --frames "$CAL_FRAMES" --out "$OUT/syn/model.int8.onnx"
-$S calibrate --onnx "$OUT/dev/model.portable.onnx" --video "$VIDEO" --frames "$CAL_FRAMES" --out "$OUT/dev/model.int8.onnx"
+$S calibrate --onnx "$OUT/syn/model.portable.onnx" --images "$OUT/calib_syn" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/syn/model.int8.onnx"
+$S calibrate --onnx "$OUT/dev/model.portable.onnx" --video "$VIDEO" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/dev/model.int8.onnx"
 for P in portable int8; do
   M=model.$P.onnx
   echo "== $M: held-out synthetic level 1 ($N_SYN images), ICDAR 2015 dev"

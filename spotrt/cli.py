@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--images", metavar="DIR", help="folder of representative images")
     src.add_argument("--video", metavar="FILE", help="representative video")
     cb.add_argument("--frames", type=int, default=64, help="frames sampled evenly (default 64)")
-    cb.add_argument("--method", default="entropy", choices=["entropy", "percentile", "minmax"])
+    cb.add_argument("--method", default="percentile", choices=["entropy", "percentile", "minmax"],
+                    help="range method (default percentile: it keeps the shipped model's reading, entropy does not)")
     cb.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default 99.99)")
     cb.add_argument("--out", required=True, metavar="FILE.onnx", help="the Q/DQ graph (e.g. model.int8.onnx)")
     cb.add_argument("--cache", default=None, metavar="FILE.json",

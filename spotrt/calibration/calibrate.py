@@ -98,7 +98,7 @@ def _collect(proto, path: Path, tensors: list[str], batches: list[np.ndarray], t
     return stats
 
 
-def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRAMES, method: str = "entropy",
+def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRAMES, method: str = "percentile",
               cache=None, percentile: float = DEFAULT_PERCENTILE, threads: int | None = None,
               batches=None) -> CalibrationResult:
     """Write a Q/DQ (INT8) copy of an exported spotrt graph; see the module docstring.
