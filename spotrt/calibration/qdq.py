@@ -189,15 +189,20 @@ def insert_qdq(model, amax: dict[str, float], nodes: list[QuantNode] | None = No
         for i, name in enumerate(n.input):
             if name in renamed:
                 n.input[i] = renamed[name]
+    _replace_nodes(g, out_nodes, new_inits)
+    if not any(o.domain in ("", "ai.onnx") and o.version >= 13 for o in model.opset_import):
+        raise ValueError("graph opset: found < 13, expected >= 13 (per-channel QuantizeLinear/DequantizeLinear)")
+    return model
+
+
+def _replace_nodes(g, nodes, new_inits) -> None:
+    """Set the graph's nodes, drop the initializers no node reads any more, and add `new_inits`."""
     del g.node[:]
-    g.node.extend(out_nodes)
+    g.node.extend(nodes)
     used = {i for n in g.node for i in n.input}
     keep = [t for t in g.initializer if t.name in used]
     del g.initializer[:]
     g.initializer.extend(keep + new_inits)
-    if not any(o.domain in ("", "ai.onnx") and o.version >= 13 for o in model.opset_import):
-        raise ValueError("graph opset: found < 13, expected >= 13 (per-channel QuantizeLinear/DequantizeLinear)")
-    return model
 
 
 def fold_int32_dequantize(model):
@@ -220,10 +225,5 @@ def fold_int32_dequantize(model):
         else:
             keep_nodes.append(n)
     if folded:
-        del g.node[:]
-        g.node.extend(keep_nodes)
-        used = {i for n in g.node for i in n.input}
-        keep = [t for t in g.initializer if t.name in used]
-        del g.initializer[:]
-        g.initializer.extend(keep + folded)
+        _replace_nodes(g, keep_nodes, folded)
     return len(folded)
