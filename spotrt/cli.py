@@ -113,9 +113,9 @@ def cmd_train(a) -> int:
         model["encoder_convs"] = a.encoder_convs
     if a.encoder_bidirectional is not None:
         model["encoder_bidirectional"] = a.encoder_bidirectional
-    for name in ("steps", "batch", "mosaics", "rec_per_mosaic", "checkpoint_every"):
-        if getattr(a, name) < (0 if name in ("batch", "mosaics") else 1):
-            raise SpotrtError(f"train --{name.replace('_', '-')}: found {getattr(a, name)}, expected a positive count")
+    for name, least in (("steps", 1), ("batch", 0), ("mosaics", 0), ("rec_per_mosaic", 1), ("checkpoint_every", 1)):
+        if getattr(a, name) < least:
+            raise SpotrtError(f"train --{name.replace('_', '-')}: found {getattr(a, name)}, expected an integer >= {least}")
     if a.batch + a.mosaics == 0:
         raise SpotrtError("train --batch/--mosaics: found 0 and 0, expected at least one scene or mosaic per step")
     if not 0.0 <= a.real_fraction <= 1.0:

@@ -150,3 +150,16 @@ def test_eval_submission_roundtrip(tmp_path, capsys):
 def test_bad_curriculum(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "r"), "--curriculum", "zero"]) == 1
     assert "curriculum" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--steps", "0"], "train --steps: found 0, expected an integer >= 1"),
+    (["--batch", "-1"], "train --batch: found -1, expected an integer >= 0"),
+    (["--batch", "0", "--mosaics", "0"], "train --batch/--mosaics: found 0 and 0"),
+    (["--real-fraction", "1.5"], "train --real-fraction: found 1.5, expected a fraction in [0, 1]"),
+    (["--curriculum", "0:7"], "curriculum: found '0:7'"),
+])
+def test_train_bad_options(tmp_path, capsys, args, words):
+    assert main(["train", "--out", str(tmp_path / "run"), *args]) == 1
+    assert words in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()  # nothing started
