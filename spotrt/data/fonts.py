@@ -86,13 +86,14 @@ def _find_fonts() -> tuple[str, ...]:
         if not has_glyphs(p):
             continue
         chosen[key] = p
-    return tuple(sorted(chosen.values()))
+    # Ordered by face name, not path: a seed picks the same font wherever the venv or fonts live.
+    return tuple(chosen[k] for k in sorted(chosen))
 
 
 def find_fonts() -> list[str]:
     """Usable font files: the pip font packages' ``files/`` folders and /usr/share/fonts/truetype.
 
-    Sorted and deduplicated; fonts missing any of a-zA-Z0-9, and script/handwriting/symbol or
+    Ordered by face name (independent of install location) and deduplicated; fonts missing any of a-zA-Z0-9, and script/handwriting/symbol or
     hairline faces, are skipped. Raises RuntimeError when none is found.
     """
     fonts = list(_find_fonts())
