@@ -123,7 +123,7 @@ def cmd_train(a) -> int:
     tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, mosaics=a.mosaics, lr=a.lr, warmup=a.warmup,
                      curriculum=a.curriculum, mosaic_curriculum=a.mosaic_curriculum, seed=a.seed,
                      device=a.device, real_crops=a.real_crops, real_fraction=a.real_fraction, init=a.init,
-                     rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
+                     augment=a.augment, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
                      model=model)
     try:
         from .train.batches import parse_curriculum
@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-word-len", type=int, default=None)
     t.add_argument("--real-crops", default=None, metavar="DIR", help="word crops (gt.txt) to mix into training")
     t.add_argument("--real-fraction", type=float, default=0.3, help="share of mosaic words taken from --real-crops")
+    t.add_argument("--augment", default=True, action=argparse.BooleanOptionalAction,
+                   help="letter-spaced words, larger text and more pasted real crops than the evaluation "
+                        "levels (default: on)")
     t.add_argument("--encoder-convs", type=int, default=None, help="conv blocks of the region encoder (0: plain)")
     t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
                    help="bidirectional region encoder LSTM (default: on for new models)")

@@ -177,6 +177,9 @@ _P = {
     2: dict(height=(10, 64), rot=15.0, persp=0.10, words=(2, 7), contrast=40, sat=1.0),
 }
 
+# Largest text height of a level with ``augment`` (still at most a third of the scene's height).
+_AUGMENT_MAX_HEIGHT = {1: 72, 2: 96}
+
 
 class SynthGenerator:
     """Synthetic scenes (and single-word crops) for training a text spotter."""
@@ -187,7 +190,11 @@ class SynthGenerator:
         vocabulary: list[str] | None = None,
         real_crops: list[tuple[str, str]] | None = None,
         charset: str = DEFAULT_CHARSET,
+        augment: bool = False,
     ):
+        """``augment`` adds training-only variety on top of the levels: letter-spaced words,
+        larger text (up to 96 px at level 2) and more pasted real crops. It draws from its own
+        random stream, so without it every scene and crop is exactly the held-out evaluation set."""
         if fonts is None:
             from .fonts import find_fonts
 
@@ -202,6 +209,7 @@ class SynthGenerator:
         self.alnum = [c for c in charset if c in string.ascii_lowercase + string.digits]
         self.digits = [c for c in charset if c in string.digits] or self.alnum
         self.real_crops = self._filter_crops(real_crops or [])
+        self.augment = bool(augment)
         self._coords: dict[str, dict[str, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ real crops
@@ -269,20 +277,30 @@ class SynthGenerator:
         l, t, r, b = font.getbbox(shown)
         stroke = style.get("outline", 0)
         pad = style.get("pad", 2) + stroke
+        spacing = int(round(style.get("spacing", 0.0) * size))
+        if spacing and len(shown) > 1:  # letter-spaced (tracked) text, drawn a character at a time
+            adv = [font.getlength(ch) for ch in shown]
+            r = l + int(np.ceil(sum(adv[:-1]) + spacing * (len(shown) - 1))) + font.getbbox(shown[-1])[2]
+        else:
+            spacing, adv = 0, []
         w, h = (r - l) + 2 * pad, (b - t) + 2 * pad
         if w <= 2 * pad or h <= 2 * pad:
             return None
-        img = Image.new("L", (w, h), 0)
-        draw = ImageDraw.Draw(img)
-        draw.text((pad - l, pad - t), shown, fill=255, font=font)
-        text = np.asarray(img)
-        outline = None
-        if stroke:
-            img2 = Image.new("L", (w, h), 0)
-            ImageDraw.Draw(img2).text(
-                (pad - l, pad - t), shown, fill=255, font=font, stroke_width=stroke, stroke_fill=255
-            )
-            outline = np.asarray(img2)
+
+        def draw_text(**kw) -> np.ndarray:
+            img = Image.new("L", (w, h), 0)
+            draw = ImageDraw.Draw(img)
+            if not spacing:
+                draw.text((pad - l, pad - t), shown, fill=255, font=font, **kw)
+            else:
+                x = float(pad - l)
+                for ch, a in zip(shown, adv):
+                    draw.text((x, pad - t), ch, fill=255, font=font, **kw)
+                    x += a + spacing
+            return np.asarray(img)
+
+        text = draw_text()
+        outline = draw_text(stroke_width=stroke, stroke_fill=255) if stroke else None
         ink = outline if outline is not None else text
         rows = np.flatnonzero(ink.max(axis=1) > 20)
         cols = np.flatnonzero(ink.max(axis=0) > 20)
@@ -450,10 +468,18 @@ class SynthGenerator:
             shadow=rng.random() < 0.15,
         )
 
-    def _place_synth_word(self, rng, canvas, occ, level, text_h, scene_hw, min_contrast_scale=1.0):
+    @staticmethod
+    def _spacing(xr, level: int) -> float:
+        """Extra space between letters, in units of the font size (0 for most words)."""
+        if xr is None or level == 0 or xr.random() >= 0.25:
+            return 0.0
+        return float(xr.uniform(0.08, 0.6))
+
+    def _place_synth_word(self, rng, canvas, occ, level, text_h, scene_hw, min_contrast_scale=1.0, xr=None):
         p = _P[level]
         shown, label = self._text(rng)
         style = self._style(rng, level)
+        style["spacing"] = self._spacing(xr, level)
         plate_pad = 0
         if style["plate"]:
             plate_pad = int(max(3, text_h * rng.uniform(0.2, 0.6)))
@@ -628,12 +654,17 @@ class SynthGenerator:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level}")
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(level), int(height), int(width)])
+        xr = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(level), int(height), int(width), 99]) \
+            if self.augment else None
         p = _P[level]
         canvas = self._background(rng, level, height, width)
         occ = _Occupancy(height, width)
         n = int(rng.integers(p["words"][0], p["words"][1] + 1))
         words: list[Word] = []
         lo, hi = p["height"]
+        if xr is not None and level > 0:
+            hi = _AUGMENT_MAX_HEIGHT[level]
+        real_p = 0.45 if xr is not None else 0.3
         hi = min(hi, max(lo, height // 3))
         attempts = 0
         while len(words) < n and attempts < 4 * n + 4:
@@ -642,10 +673,10 @@ class SynthGenerator:
             text_h = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
             if attempts > 2 * n:
                 text_h = max(lo, text_h * 0.6)
-            if level == 2 and self.real_crops and rng.random() < 0.3:
+            if level == 2 and self.real_crops and rng.random() < real_p:
                 wd = self._place_real_crop(rng, canvas, occ, level, text_h, (height, width))
             else:
-                wd = self._place_synth_word(rng, canvas, occ, level, text_h, (height, width))
+                wd = self._place_synth_word(rng, canvas, occ, level, text_h, (height, width), xr=xr)
             if wd is not None:
                 words.append(wd)
         image = self._finish(rng, canvas, level)
@@ -656,6 +687,8 @@ class SynthGenerator:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level}")
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(level), int(height), int(max_width), 7])
+        xr = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(level), int(height), int(max_width), 99]) \
+            if self.augment else None
         if level == 2 and self.real_crops and rng.random() < 0.3:
             path, label = self.real_crops[int(rng.integers(len(self.real_crops)))]
             img, q = self._load_crop(path)
@@ -670,6 +703,7 @@ class SynthGenerator:
         shown, label = self._text(rng)
         style = self._style(rng, level)
         style["plate"] = False
+        style["spacing"] = self._spacing(xr, level)
         pad = max(4, int(text_h * 0.2))
         r = self._render_masks(rng, shown, text_h, level, style | {"pad": pad})
         tries = 0

@@ -42,6 +42,7 @@ class TrainConfig:
     device: str = "auto"
     real_crops: str | None = None
     real_fraction: float = 0.3
+    augment: bool = True         # training-only variety of the synthetic data (SynthGenerator augment)
     rec_per_image: int = 8       # recognition samples per scene
     rec_per_mosaic: int = 32     # recognition samples per word-crop mosaic
     init: str | None = None      # start from these weights (fine-tuning)
@@ -210,7 +211,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     cfg = model.cfg
     maker = BatchMaker(cfg, tc.seed, tc.batch, tc.mosaics, tc.height, tc.width, parse_curriculum(tc.curriculum),
                        tc.real_crops, tc.real_fraction, cfg.max_word_len, cfg.charset,
-                       mosaic_curriculum=parse_curriculum(tc.mosaic_curriculum or tc.curriculum))
+                       mosaic_curriculum=parse_curriculum(tc.mosaic_curriculum or tc.curriculum),
+                       augment=tc.augment)
     loader = torch.utils.data.DataLoader(
         _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
         prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b,
