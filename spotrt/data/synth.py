@@ -192,8 +192,8 @@ class SynthGenerator:
         charset: str = DEFAULT_CHARSET,
         augment: bool = False,
     ):
-        """``augment`` adds training-only variety on top of the levels: letter-spaced words,
-        larger text (up to 96 px at level 2) and more pasted real crops. It draws from its own
+        """``augment`` adds training-only variety on top of the levels: letter-spaced and condensed
+        or extended words, larger text (up to 96 px at level 2) and more pasted real crops. It draws from its own
         random stream, so without it every scene and crop is exactly the held-out evaluation set."""
         if fonts is None:
             from .fonts import find_fonts
@@ -301,6 +301,12 @@ class SynthGenerator:
 
         text = draw_text()
         outline = draw_text(stroke_width=stroke, stroke_fill=255) if stroke else None
+        squeeze = style.get("squeeze", 1.0)
+        if squeeze != 1.0:  # condensed or extended lettering
+            nw = max(2 * pad + 1, int(round(w * squeeze)))
+            text = cv2.resize(text, (nw, h), interpolation=cv2.INTER_AREA if squeeze < 1 else cv2.INTER_LINEAR)
+            if outline is not None:
+                outline = cv2.resize(outline, (nw, h), interpolation=cv2.INTER_AREA if squeeze < 1 else cv2.INTER_LINEAR)
         ink = outline if outline is not None else text
         rows = np.flatnonzero(ink.max(axis=1) > 20)
         cols = np.flatnonzero(ink.max(axis=0) > 20)
@@ -469,17 +475,21 @@ class SynthGenerator:
         )
 
     @staticmethod
-    def _spacing(xr, level: int) -> float:
-        """Extra space between letters, in units of the font size (0 for most words)."""
-        if xr is None or level == 0 or xr.random() >= 0.25:
-            return 0.0
-        return float(xr.uniform(0.08, 0.6))
+    def _augment_style(xr, level: int, style: dict) -> dict:
+        """Letter spacing (in units of the font size) and horizontal squeeze; none for most words."""
+        if xr is None or level == 0:
+            return style
+        if xr.random() < 0.25:
+            style["spacing"] = float(xr.uniform(0.08, 0.6))
+        if xr.random() < 0.3:
+            style["squeeze"] = float(xr.uniform(0.55, 1.3))
+        return style
 
     def _place_synth_word(self, rng, canvas, occ, level, text_h, scene_hw, min_contrast_scale=1.0, xr=None):
         p = _P[level]
         shown, label = self._text(rng)
         style = self._style(rng, level)
-        style["spacing"] = self._spacing(xr, level)
+        style = self._augment_style(xr, level, style)
         plate_pad = 0
         if style["plate"]:
             plate_pad = int(max(3, text_h * rng.uniform(0.2, 0.6)))
@@ -703,7 +713,7 @@ class SynthGenerator:
         shown, label = self._text(rng)
         style = self._style(rng, level)
         style["plate"] = False
-        style["spacing"] = self._spacing(xr, level)
+        style = self._augment_style(xr, level, style)
         pad = max(4, int(text_h * 0.2))
         r = self._render_masks(rng, shown, text_h, level, style | {"pad": pad})
         tries = 0
