@@ -25,14 +25,39 @@ def _is_engine(model) -> bool:
     return model is not None and str(model).lower().endswith(ENGINE_EXTS)
 
 
-def load_spotter(model=None, backend: str = "torch", device: str = "cpu", threads: int | None = None):
+def load_spotter(model=None, backend: str = "torch", device: str = "cpu", threads: int | None = None,
+                 scale: float = 1.0):
     """A spotter for `model` on `backend`.
 
     `model`: a weights file (None = the shipped default), an exported .onnx (plugin or portable
     graph) or a TensorRT engine (.engine, with its .engine.json). `backend`: torch (weights files),
     onnxruntime (.onnx), tensorrt (.engine) or auto (tensorrt for an .engine, onnxruntime for an
     .onnx, torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
+    `scale`: resize every image by this before the network, boxes still in the image's pixels
+    (below 1 for text taller than the largest anchor, about 70 px; above 1 for tiny text).
     """
+    scale = check_scale(scale)  # before loading: a bad option costs no model load
+    spotter = _load(model, backend, device, threads)
+    spotter.scale = scale
+    return spotter
+
+
+SCALE_RANGE = (0.1, 4.0)
+
+
+def check_scale(scale) -> float:
+    """`scale` as a float, or one clear error line."""
+    lo, hi = SCALE_RANGE
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not lo <= value <= hi:  # also rejects NaN
+        raise SpotrtError(f"scale: found {scale}, expected a number from {lo} to {hi} (1.0: frames as they are)")
+    return value
+
+
+def _load(model, backend: str, device: str, threads: int | None):
     if backend not in BACKENDS:
         raise SpotrtError(f"backend {backend!r}: not available, expected one of {', '.join(BACKENDS)}")
     if backend == "auto":

@@ -22,6 +22,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
 
 
+def _scale_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", type=float, default=1.0, metavar="S",
+                   help="resize images by S before the network; boxes stay in the image's pixels (default 1.0; "
+                        "0.5 reads text up to about 140 px tall, the model's anchors reach about 70 px)")
+
+
 def _write_json(path, data) -> None:
     write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
@@ -40,7 +46,7 @@ def cmd_spot(a) -> int:
     from .api import collect_images, load_spotter, spot_images
 
     paths = collect_images(a.inputs)
-    spotter = load_spotter(a.model, a.backend, a.device)
+    spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale)
     report = spot_images(spotter, paths, jsonl=a.jsonl, rrc_out=a.rrc_out, draw=a.draw, progress=not a.quiet)
     if not (a.jsonl or a.rrc_out or a.draw):
         print(f"{report.images} images, {report.words} words (use --jsonl, --rrc-out or --draw to save them)")
@@ -87,7 +93,7 @@ def cmd_eval(a) -> int:
     else:
         from .api import load_spotter
 
-        spotter = load_spotter(a.model, a.backend, a.device)
+        spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale)
         if a.synthetic:
             results = runner.evaluate_synthetic(spotter, a.synthetic, a.level, a.seed, progress=not a.quiet)
         else:
@@ -166,7 +172,7 @@ def cmd_run(a) -> int:
 
     run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
                every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
-               reconnect_timeout=a.reconnect_timeout, quiet=a.quiet)
+               reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=a.scale)
     return 0
 
 
@@ -220,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("spot", help="detect and read words in images or folders of images")
     s.add_argument("inputs", nargs="+", metavar="INPUT")
     _model_args(s)
+    _scale_arg(s)
     s.add_argument("--rrc-out", metavar="DIR", help="write ICDAR 2015 result files res_<image>.txt here")
     s.add_argument("--jsonl", metavar="FILE", help="write one JSON object per image")
     s.add_argument("--draw", metavar="DIR", help="write annotated images here")
@@ -246,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", metavar="FILE", help="write the scores as JSON")
     e.add_argument("--quiet", action="store_true")
     _model_args(e)
+    _scale_arg(e)
     e.set_defaults(func=cmd_eval)
 
     t = sub.add_parser("train", help="train a spotter on synthetic scenes (resumable)")
@@ -365,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video file (or file://), folder of images, camera index or /dev/videoN, rtsp:// or "
                          "http:// URL, csi://N, or a GStreamer pipeline; several are batched together")
     _model_args(rn)
+    _scale_arg(rn)
     rn.add_argument("--output", metavar="FILE.mp4", help="annotated video (one per source: X.0.mp4, X.1.mp4, ...)")
     rn.add_argument("--jsonl", metavar="FILE", help="one JSON object per frame (words, or why it was dropped)")
     rn.add_argument("--every", type=int, default=1, metavar="N", help="process every Nth frame (default 1)")

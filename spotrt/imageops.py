@@ -20,9 +20,13 @@ class Letterbox:
     width: int
 
 
-def fit_size(height: int, width: int, max_h: int, max_w: int, multiple: int) -> tuple[float, int, int]:
-    """Scale (<= 1) that fits the image into max_h x max_w, and the padded input size."""
-    scale = min(1.0, max_h / height, max_w / width)
+def fit_size(height: int, width: int, max_h: int, max_w: int, multiple: int,
+             scale: float = 1.0) -> tuple[float, int, int]:
+    """Scale that fits the image into max_h x max_w, and the padded input size.
+
+    `scale` is the size the caller asks for (1.0: as it is); the fit never goes past max_h x max_w.
+    """
+    scale = min(float(scale), max_h / height, max_w / width)
     h = max(multiple, math.ceil(round(height * scale) / multiple) * multiple)
     w = max(multiple, math.ceil(round(width * scale) / multiple) * multiple)
     return scale, h, w
@@ -35,20 +39,24 @@ def preprocess(
     max_size: tuple[int, int],
     multiple: int = 32,
     fixed: bool = False,
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, Letterbox]:
     """BGR uint8 (H,W,3) -> normalized float32 (3,h,w) and the letterbox to map boxes back.
 
-    The image is scaled down (never up) to fit `max_size` and padded at the bottom/right with the
-    mean colour, to a multiple of `multiple`, or to exactly `max_size` when `fixed` (exported graphs).
+    The image is scaled by `scale` (1.0: as it is; below 1 makes large text fit the anchors), then
+    down to fit `max_size` if it must, and padded at the bottom/right with the mean colour, to a
+    multiple of `multiple`, or to exactly `max_size` when `fixed` (exported graphs). The letterbox
+    maps boxes back to the image's own pixels.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image: found shape {image.shape} dtype {image.dtype}, expected (H,W,3) uint8 BGR")
     ih, iw = image.shape[:2]
-    scale, h, w = fit_size(ih, iw, max_size[0], max_size[1], multiple)
+    scale, h, w = fit_size(ih, iw, max_size[0], max_size[1], multiple, scale)
     if fixed:
         h, w = max_size
     sh, sw = max(1, round(ih * scale)), max(1, round(iw * scale))
-    resized = image if (sh, sw) == (ih, iw) else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = image if (sh, sw) == (ih, iw) else cv2.resize(image, (sw, sh), interpolation=interp)
     canvas = np.empty((h, w, 3), dtype=np.float32)
     canvas[...] = np.asarray(mean, dtype=np.float32)
     canvas[:sh, :sw] = resized

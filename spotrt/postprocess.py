@@ -100,13 +100,14 @@ def words_from_outputs(
     return words
 
 
-def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch: int, run) -> list[SpottedWord]:
+def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch: int, run,
+                     scale: float = 1.0) -> list[SpottedWord]:
     """Words in one image through a fixed-size exported graph (ONNX Runtime or TensorRT).
 
     `run` takes the normalized (batch, 3, H, W) input and returns the graph's outputs by name; the
-    image fills slot 0, the other slots stay zero.
+    image fills slot 0, the other slots stay zero. `scale` resizes the image first (see preprocess).
     """
-    x, lb = preprocess(image, cfg.mean, cfg.std, input_size, multiple=32, fixed=True)
+    x, lb = preprocess(image, cfg.mean, cfg.std, input_size, multiple=32, fixed=True, scale=scale)
     inputs = np.zeros((batch, *x.shape), dtype=np.float32)
     inputs[0] = x
     out = run(inputs)

@@ -163,3 +163,15 @@ def test_train_bad_options(tmp_path, capsys, args, words):
     assert main(["train", "--out", str(tmp_path / "run"), *args]) == 1
     assert words in one_error_line(capsys)
     assert not (tmp_path / "run").exists()  # nothing started
+
+
+@pytest.mark.parametrize("command", ["spot", "run", "eval"])
+@pytest.mark.parametrize("scale", ["0", "-1", "nan", "9"])
+def test_bad_scale(tmp_path, image_dir, capsys, command, scale):
+    target = {"spot": [str(image_dir)], "run": [str(image_dir)], "eval": ["--synthetic", "2"]}[command]
+    out = tmp_path / "out.jsonl"
+    jsonl = ["--jsonl", str(out)] if command != "eval" else []
+    assert main([command, *target, "--scale", scale, *jsonl]) == 1
+    line = one_error_line(capsys)
+    assert f"scale: found {float(scale)}" in line and "expected a number from 0.1 to 4.0" in line
+    assert not out.exists()

@@ -254,3 +254,34 @@ def test_real_crop_filter(gen):
     paths = {os.path.basename(p) for p, _ in gen.real_crops}
     assert "word_1.png" not in paths  # "Genaxis Theatre": a space, not just punctuation
     assert "word_1013.png" in paths  # READER" -> reader
+
+
+def test_augment_is_training_only_variety(gen):
+    """Without augment the scenes are the fixed evaluation set; with it, level 0 is untouched and
+    the harder levels get letter-spaced, squeezed and larger words, still labelled tightly."""
+    aug = SynthGenerator(fonts=gen.fonts, vocabulary=gen.vocabulary, real_crops=gen.real_crops, augment=True)
+    assert aug.scene(4, 0).image.tobytes() == gen.scene(4, 0).image.tobytes()
+    assert any(aug.scene(s, 2).image.tobytes() != gen.scene(s, 2).image.tobytes() for s in range(4))
+    for seed in range(6):
+        s = aug.scene(seed, 2, height=320, width=640)
+        _check_scene(s, 320, 640)
+    assert max(np.linalg.norm(wd.quad[3] - wd.quad[0]) for seed in range(40)
+               for wd in aug.scene(seed, 2, height=320, width=640).words) > 70  # the levels stop at 64
+    for seed in range(4):
+        img, label = aug.word_crop(seed, 2)
+        assert img.shape[0] == 32 and label
+
+
+def test_letter_spacing_and_squeeze_change_the_ink_box(gen):
+    rng = np.random.default_rng
+    font_of = {"fonts": gen.fonts[:1]}
+    one = SynthGenerator(vocabulary=["x"], **font_of)
+
+    def width(**style):
+        _, _, (x0, _, x1, _) = one._render_masks(rng(0), "HOTEL", 30, 1, dict(pad=2, **style))
+        return x1 - x0
+
+    plain = width()
+    assert width(spacing=0.5) > plain + 4 * 0.5 * 30 / 0.72 * 0.8   # four gaps of about half the font size
+    assert width(squeeze=0.6) == pytest.approx(0.6 * plain, abs=3)
+    assert width(squeeze=1.3) == pytest.approx(1.3 * plain, abs=3)

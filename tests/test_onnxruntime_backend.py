@@ -45,6 +45,24 @@ def test_spot_equals_torch_backend(exported_small, scene, kind):
         assert abs(a.score - b.score) < 1e-4
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_scale_reads_the_resized_frame_and_reports_frame_pixels(exported_small, scene, backend):
+    """--scale 0.5 on a frame shown twice as large sees the very same network input."""
+    _, paths, weights = exported_small
+    if backend == "torch":
+        plain, halved = TorchSpotter(weights, max_size=(128, 256)), TorchSpotter(weights, max_size=(128, 256))
+        halved.scale = 0.5
+    else:
+        plain = load_spotter(paths["portable"], backend, threads=1)
+        halved = load_spotter(paths["portable"], backend, threads=1, scale=0.5)
+    big = np.repeat(np.repeat(scene, 2, axis=0), 2, axis=1)      # INTER_AREA 0.5 gives `scene` back
+    ref, words = plain.spot(scene), halved.spot(big)
+    assert len(ref) > 0 and [w.text for w in words] == [w.text for w in ref]
+    for a, b in zip(words, ref):
+        np.testing.assert_allclose(a.quad, 2 * b.quad, atol=1e-3)
+        assert a.score == pytest.approx(b.score, abs=1e-5)
+
+
 def test_spot_letterboxes_other_sizes(exported_small):
     _, paths, _ = exported_small
     spotter = OnnxRuntimeSpotter(paths["portable"], threads=1)

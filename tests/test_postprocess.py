@@ -150,3 +150,17 @@ def test_fit_size(h, w):
 def test_preprocess_rejects_bad_images(bad):
     with pytest.raises(ValueError, match="expected \\(H,W,3\\) uint8"):
         preprocess(bad, MEAN, STD, (64, 64))
+
+
+def test_preprocess_scale_resizes_first_and_the_letterbox_maps_back():
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    x, lb = preprocess(img, MEAN, STD, (736, 1280), scale=0.5)
+    assert lb == Letterbox(0.5, 200, 300) and x.shape == (3, 128, 160)
+    resized = cv2.resize(img, (150, 100), interpolation=cv2.INTER_AREA).astype(np.float32)
+    np.testing.assert_allclose(x[:, :100, :150], ((resized - 127.5) / 64.0).transpose(2, 0, 1), atol=1e-6)
+    # upscaling on request, but never past the input size
+    _, lb = preprocess(img, MEAN, STD, (736, 1280), scale=2.0)
+    assert lb.scale == 2.0
+    x, lb = preprocess(img, MEAN, STD, (256, 1280), scale=2.0, fixed=True)
+    assert lb.scale == 256 / 200 and x.shape == (3, 256, 1280)

@@ -15,6 +15,7 @@ class TorchSpotter:
     """Reads words in BGR images with the PyTorch model (the reference backend)."""
 
     name = "torch"
+    scale = 1.0  # frames are resized by this before the network (load_spotter's `scale`)
 
     def __init__(self, weights=None, device: str = "cpu", max_size: tuple[int, int] | None = None) -> None:
         self.model = load_weights(weights, device)
@@ -23,7 +24,7 @@ class TorchSpotter:
         self.max_size = max_size or (self.cfg.input_height, self.cfg.input_width)
 
     def _prep(self, image: np.ndarray):
-        x, lb = preprocess(image, self.cfg.mean, self.cfg.std, self.max_size, multiple=32)
+        x, lb = preprocess(image, self.cfg.mean, self.cfg.std, self.max_size, multiple=32, scale=self.scale)
         return torch.from_numpy(x)[None].to(self.device), lb
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:

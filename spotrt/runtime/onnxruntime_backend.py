@@ -111,6 +111,7 @@ class OnnxRuntimeSpotter:
     """Reads words in BGR images with an exported graph on ONNX Runtime (CPU)."""
 
     name = "onnxruntime"
+    scale = 1.0  # frames are resized by this before the graph (load_spotter's `scale`)
 
     def __init__(self, model, threads: int | None = None) -> None:
         self.path = Path(model)
@@ -139,7 +140,7 @@ class OnnxRuntimeSpotter:
         return dict(zip(OUTPUTS, out))
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run)
+        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale)
 
     def _reader(self):
         if self._read_session is None:

@@ -69,7 +69,7 @@ class _BatchedBackend:
 
     def prep(self, r: FrameResult) -> None:
         r.x, r.letterbox = preprocess(r.frame.image, self.cfg.mean, self.cfg.std, self.spotter.input_size,
-                                      multiple=32, fixed=True)
+                                      multiple=32, fixed=True, scale=getattr(self.spotter, "scale", 1.0))
 
     def infer(self, rs: list[FrameResult]) -> None:
         x = np.zeros((self.batch, *rs[0].x.shape), dtype=np.float32)

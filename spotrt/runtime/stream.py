@@ -24,8 +24,15 @@ def _status_line(snapshot: dict) -> None:
 def run_stream(sources, spotter=None, model=None, backend: str = "auto", device: str = "cpu", output=None,
                jsonl=None, every: int = 1, max_frames: int | None = None, display: bool = False,
                min_track: int = 3, vote: int = 15, reconnect_timeout: float | None = None,
-               threads: int | None = None, quiet: bool = False, extra_sinks=(), print_summary: bool = True) -> dict:
-    """Read every source through `spotter` (or the one `model`/`backend` load) -> the run's summary."""
+               threads: int | None = None, quiet: bool = False, extra_sinks=(), print_summary: bool = True,
+               scale: float = 1.0) -> dict:
+    """Read every source through `spotter` (or the one `model`/`backend` load) -> the run's summary.
+
+    `scale` resizes every frame before the network (see load_spotter); boxes stay in frame pixels.
+    """
+    from ..api import check_scale
+
+    scale = check_scale(scale)
     if not sources:
         raise SpotrtError("sources: found none, expected at least one video file, folder, camera or stream")
     if every < 1:
@@ -43,7 +50,9 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
     if spotter is None:
         from ..api import load_spotter
 
-        spotter = load_spotter(model, backend, device, threads=threads) if threads else load_spotter(model, backend, device)
+        spotter = load_spotter(model, backend, device, threads=threads, scale=scale)
+    elif scale != 1.0:
+        spotter.scale = scale
     opened = []
     try:
         for i, uri in enumerate(sources):

@@ -35,6 +35,7 @@ class TensorRTSpotter:
     """Reads words in BGR images with a spotrt TensorRT engine (same interface as OnnxRuntimeSpotter)."""
 
     name = "tensorrt"
+    scale = 1.0  # frames are resized by this before the engine (load_spotter's `scale`)
 
     def __init__(self, engine, onnx=None) -> None:
         from ..export.tensorrt_build import import_tensorrt, require_gpu
@@ -126,7 +127,7 @@ class TensorRTSpotter:
         return {name: self.host[name].array.copy() for name in OUTPUTS}
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run)
+        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale)
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         raise SpotrtError(f"backend tensorrt: read is not available (engine {self.path.name} holds the spotting graph), "
