@@ -2,7 +2,6 @@
 (one line and exit 1 before starting, or a clean stop with complete files)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -8,7 +8,6 @@ FORMAT = "spotrt-onnx-1"
 KIND_PLUGIN = "plugin"
 KIND_PORTABLE = "portable"
 KIND_READ = "read"
-from ..imageops import READ_HEIGHT, READ_SIZE  # noqa: F401  (the read graph's input; re-exported)
 IR_VERSION = 10  # ONNX Runtime 1.18 (the floor) reads IR <= 10; onnx 1.23 writes 14 by default
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import SpotrtError
 from ..fileio import write_bytes_atomic
-from .meta import (FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, READ_SIZE, ir_version_for_ort, sibling_paths)
+from ..imageops import READ_SIZE
+from .meta import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, ir_version_for_ort, sibling_paths
 
 MIN_OPSET = 16  # GridSample
 FLOAT, INT32 = 1, 6  # onnx.TensorProto
