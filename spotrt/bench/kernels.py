@@ -50,7 +50,7 @@ class KernelRunner:
         """The tensors both implementations take, for one frame."""
         pipe, c = self.pipe, self.cfg
         x = pipe.to_input([pipe.prepare_one(frame)[0]])
-        rec_feats, proposals, count = pipe._proposals(x)
+        rec_feats, proposals, count = pipe.model.proposals_of(x)
         valid = torch.arange(c.max_proposals, device=x.device)[None, :] < count[:, None]
         rois, bidx = proposals[valid].contiguous(), torch.nonzero(valid)[:, 0]
         memory, mask, holistic, widths = self.model.regions(rec_feats, rois, bidx)
@@ -100,7 +100,7 @@ class KernelRunner:
         pipe, m, c = self.pipe, self.model, self.cfg
         xs, lbs = zip(*(pipe.prepare_one(im) for im in images))
         x = pipe.to_input(list(xs))
-        rec_feats, proposals, count = pipe._proposals(x)
+        rec_feats, proposals, count = pipe.model.proposals_of(x)
         valid = torch.arange(c.max_proposals, device=x.device)[None, :] < count[:, None]
         rois, bidx = proposals[valid].contiguous(), torch.nonzero(valid)[:, 0]
         pooled, widths = self.pool_kernel({"features": rec_feats.contiguous(), "rois": rois, "bidx": bidx})

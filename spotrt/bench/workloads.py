@@ -103,41 +103,23 @@ class TorchPipeline(Pipeline):
 
         return torch.from_numpy(np.stack(xs)).to(self.device)
 
-    def _proposals(self, x):
-        m = self.model
-        feats, rec_feats = m.features(x)
-        logits, deltas = m.tpn(feats)
-        anchors = m.anchors(feats.shape[2], feats.shape[3], feats.device)
-        proposals, _, count = m.propose(logits, deltas, anchors, x.shape[2], x.shape[3])
-        return rec_feats, proposals, count
-
     def _detect(self, x, lap):
-        """Shared features, proposals, regions and detection -> (valid, rois, boxes, det_logit, memory, mask, holistic)."""
-        import torch
-
-        from ..model import boxes as B
-        from ..model.spotter import DET_WEIGHTS
-
-        m, c = self.model, self.cfg
-        rec_feats, proposals, count = self._proposals(x)
+        """Spotter.forward's first two stages, with a lap between proposals and RoI pooling."""
+        m = self.model
+        rec_feats, proposals, count = m.proposals_of(x)
         lap("backbone+proposals")
-        valid = torch.arange(c.max_proposals, device=x.device)[None, :] < count[:, None]
-        rois, batch_index = proposals[valid], torch.nonzero(valid)[:, 0]
         with _lap_on_entry(getattr(m, "encoder", None), lap, "roi_pooling"):
-            memory, mask, holistic, _ = m.regions(rec_feats, rois, batch_index)
-        det_logit, det_delta = m.detector(holistic)
-        boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), x.shape[2], x.shape[3])
-        return valid, boxes, det_logit, memory, mask, holistic
+            return m.detect(rec_feats, proposals, count, x.shape[2], x.shape[3])
 
     def network(self, x, lap=no_lap) -> dict:
         import torch
 
         with torch.no_grad():
-            valid, boxes, det_logit, memory, mask, holistic = self._detect(x, lap)
+            d = self._detect(x, lap)
             lap("encoder+detection")
-            tokens, probs = self.model.decoder.greedy(memory, mask, holistic)
+            tokens, probs = self.model.decoder.greedy(d.memory, d.mask, d.holistic)
             lap("decoder")
-            return self._outputs(valid, boxes, torch.sigmoid(det_logit), tokens, probs)
+            return self._outputs(d.valid, d.boxes, torch.sigmoid(d.det_logit), tokens, probs)
 
     def _outputs(self, valid, boxes, scores, tokens, probs) -> dict:
         """Scatter the valid regions into the padded (B, K, ...) outputs of Spotter.forward, as NumPy."""

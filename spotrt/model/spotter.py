@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -30,6 +31,17 @@ class SpotterOutput:
     token_probs: torch.Tensor
     proposals: torch.Tensor
     count: torch.Tensor
+
+
+class Detections(NamedTuple):
+    """The valid regions of a batch after detection, ready for the decoder (`Spotter.detect`)."""
+
+    valid: torch.Tensor      # (B, K) bool: which proposal slots hold a region
+    boxes: torch.Tensor      # (N, 4) refined boxes of the N valid regions, clipped to the image
+    det_logit: torch.Tensor  # (N,) text/non-text logit
+    memory: torch.Tensor     # encoder outputs the decoder attends over
+    mask: torch.Tensor
+    holistic: torch.Tensor
 
 
 class Spotter(nn.Module):
@@ -94,23 +106,33 @@ class Spotter(nn.Module):
         pooled, widths = var_roi_pool(rec_feats, rois, batch_index, c.rec_stride, c.roi_height, c.roi_max_width)
         return (*self.encoder(pooled, widths), widths)
 
+    def proposals_of(self, images: torch.Tensor):
+        """Stage 1: shared features and text proposals -> (rec_feats, proposals (B,K,4), count (B,))."""
+        feats, rec_feats = self.features(images)
+        logits, deltas = self.tpn(feats)
+        anchors = self.anchors(feats.shape[2], feats.shape[3], feats.device)
+        proposals, _, count = self.propose(logits, deltas, anchors, images.shape[2], images.shape[3])
+        return rec_feats, proposals, count
+
+    def detect(self, rec_feats, proposals, count, img_h: int, img_w: int) -> Detections:
+        """Stage 2: pool and encode the valid proposals, score and refine their boxes."""
+        valid = torch.arange(self.cfg.max_proposals, device=proposals.device)[None, :] < count[:, None]
+        rois = proposals[valid]
+        batch_index = torch.nonzero(valid)[:, 0]
+        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index)
+        det_logit, det_delta = self.detector(holistic)
+        boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
+        return Detections(valid, boxes, det_logit, memory, mask, holistic)
+
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> SpotterOutput:
         """Inference on normalized images (B,3,H,W), H and W multiples of the stride."""
         c = self.cfg
         b, _, img_h, img_w = images.shape
-        feats, rec_feats = self.features(images)
-        logits, deltas = self.tpn(feats)
-        anchors = self.anchors(feats.shape[2], feats.shape[3], feats.device)
-        proposals, _, count = self.propose(logits, deltas, anchors, img_h, img_w)
+        rec_feats, proposals, count = self.proposals_of(images)
+        d = self.detect(rec_feats, proposals, count, img_h, img_w)
+        tokens, probs = self.decoder.greedy(d.memory, d.mask, d.holistic)  # stage 3: read
         k, t = c.max_proposals, c.max_word_len
-        valid = torch.arange(k, device=images.device)[None, :] < count[:, None]
-        rois = proposals[valid]
-        batch_index = torch.nonzero(valid)[:, 0]
-        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index)
-        det_logit, det_delta = self.detector(holistic)
-        refined = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
-        tokens, probs = self.decoder.greedy(memory, mask, holistic)
         out = SpotterOutput(
             boxes=proposals.new_zeros((b, k, 4)),
             scores=proposals.new_zeros((b, k)),
@@ -119,10 +141,10 @@ class Spotter(nn.Module):
             proposals=proposals,
             count=count,
         )
-        out.boxes[valid] = refined
-        out.scores[valid] = torch.sigmoid(det_logit)
-        out.tokens[valid] = tokens
-        out.token_probs[valid] = probs
+        out.boxes[d.valid] = d.boxes
+        out.scores[d.valid] = torch.sigmoid(d.det_logit)
+        out.tokens[d.valid] = tokens
+        out.token_probs[d.valid] = probs
         return out
 
     @torch.no_grad()
