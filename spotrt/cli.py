@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     cb.add_argument("--frames", type=int, default=64, help="frames sampled evenly (default 64)")
     cb.add_argument("--method", default="percentile", choices=["entropy", "percentile", "minmax"],
                     help="range method (default percentile: it keeps the shipped model's reading, entropy does not)")
-    cb.add_argument("--percentile", type=float, default=99.99, help="for --method percentile (default 99.99)")
+    cb.add_argument("--percentile", type=float, default=None,
+                    help="for --method percentile (default 99.999: see spotrt/calibration/README.md)")
     cb.add_argument("--out", required=True, metavar="FILE.onnx", help="the Q/DQ graph (e.g. model.int8.onnx)")
     cb.add_argument("--cache", default=None, metavar="FILE.json",
                     help="range cache, reused when it exists (default: <out>.calib.json)")

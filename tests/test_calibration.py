@@ -44,7 +44,12 @@ def test_entropy_and_percentile_clip_outliers_of_a_gaussian():
     s = stats_of(x)
     assert amax_from_stats(s, "minmax") == 100.0
     assert 3.0 < amax_from_stats(s, "entropy") < 10.0
-    assert 3.5 < amax_from_stats(s, "percentile") < 4.5  # 99.99th percentile of |N(0,1)| is 3.89
+    assert 3.5 < amax_from_stats(s, "percentile", 99.99) < 4.5  # 99.99th percentile of |N(0,1)| is 3.89
+    # the default, 99.999, keeps 3 in 200,000 (1.5e-5) and clips 3 in 1,000,000 (3e-6)
+    assert amax_from_stats(s, "percentile") == 100.0
+    x = np.random.default_rng(2).standard_normal(1_000_000).astype(np.float32)
+    x[:3] = 100.0
+    assert 4.0 < amax_from_stats(stats_of(x), "percentile") < 5.0  # 99.999th of |N(0,1)| is 4.42
 
 
 def test_entropy_threshold_bin_on_known_histograms():

@@ -6,7 +6,7 @@ Ranges come from the graph's own tensors on ONNX Runtime: the tensors the Q/DQ n
 as graph outputs in memory, the frames run twice (absolute maxima, then 2048-bin histograms over
 them), and the statistics go to a JSON cache (`--cache`, default `<out>.calib.json`) that later
 runs reuse instead of running the frames again; the cache records the sha256 of the graph it was
-measured on and is refused for another one. Methods: entropy (KL, TensorRT's), percentile (99.99),
+measured on and is refused for another one. Methods: entropy (KL, TensorRT's), percentile (99.999),
 minmax; the cache holds histograms, so every method can be computed from it.
 """
 
@@ -99,13 +99,15 @@ def _collect(proto, path: Path, tensors: list[str], batches: list[np.ndarray], t
 
 
 def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRAMES, method: str = "percentile",
-              cache=None, percentile: float = DEFAULT_PERCENTILE, threads: int | None = None,
+              cache=None, percentile: float | None = DEFAULT_PERCENTILE, threads: int | None = None,
               batches=None) -> CalibrationResult:
     """Write a Q/DQ (INT8) copy of an exported spotrt graph; see the module docstring.
 
     Frames come from `images` (a folder), `video` (a file) or `batches` (preprocessed arrays of the
     graph's input shape); none is needed when the cache exists. Returns what was done.
     """
+    if percentile is None:
+        percentile = DEFAULT_PERCENTILE
     from ..runtime.onnxruntime_backend import _load_proto, read_metadata
 
     if method not in METHODS:

@@ -19,7 +19,7 @@ import numpy as np
 
 NUM_BINS = 2048
 NUM_QUANT_LEVELS = 128  # int8 symmetric: |q| <= 127, 128 levels of magnitude
-DEFAULT_PERCENTILE = 99.99
+DEFAULT_PERCENTILE = 99.999  # 99.99 lost 3.0 points of synthetic end-to-end on the stage-6 model, this 1.0
 METHODS = ("entropy", "percentile", "minmax")
 
 
