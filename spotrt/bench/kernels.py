@@ -48,11 +48,11 @@ class KernelRunner:
     @torch.no_grad()
     def region_inputs(self, frame) -> dict:
         """The tensors both implementations take, for one frame."""
-        pipe, c = self.pipe, self.cfg
+        pipe = self.pipe
         x = pipe.to_input([pipe.prepare_one(frame)[0]])
         rec_feats, proposals, count = pipe.model.proposals_of(x)
-        valid = torch.arange(c.max_proposals, device=x.device)[None, :] < count[:, None]
-        rois, bidx = proposals[valid].contiguous(), torch.nonzero(valid)[:, 0]
+        _, rois, bidx = pipe.model.valid_regions(proposals, count)
+        rois = rois.contiguous()
         memory, mask, holistic, widths = self.model.regions(rec_feats, rois, bidx)
         return {"features": rec_feats.contiguous(), "rois": rois, "bidx": bidx, "memory": memory.contiguous(),
                 "mask": mask, "holistic": holistic.contiguous(), "widths": widths}
@@ -97,12 +97,12 @@ class KernelRunner:
         from ..model import boxes as B
         from ..model.spotter import DET_WEIGHTS
 
-        pipe, m, c = self.pipe, self.model, self.cfg
+        pipe, m = self.pipe, self.model
         xs, lbs = zip(*(pipe.prepare_one(im) for im in images))
         x = pipe.to_input(list(xs))
         rec_feats, proposals, count = pipe.model.proposals_of(x)
-        valid = torch.arange(c.max_proposals, device=x.device)[None, :] < count[:, None]
-        rois, bidx = proposals[valid].contiguous(), torch.nonzero(valid)[:, 0]
+        valid, rois, bidx = pipe.model.valid_regions(proposals, count)
+        rois = rois.contiguous()
         pooled, widths = self.pool_kernel({"features": rec_feats.contiguous(), "rois": rois, "bidx": bidx})
         memory, _, holistic = m.encoder(pooled, widths.long())
         det_logit, det_delta = m.detector(holistic)

@@ -114,11 +114,14 @@ class Spotter(nn.Module):
         proposals, _, count = self.propose(logits, deltas, anchors, images.shape[2], images.shape[3])
         return rec_feats, proposals, count
 
+    def valid_regions(self, proposals, count):
+        """The filled proposal slots -> (valid (B,K) bool, rois (N,4), batch_index (N,))."""
+        valid = torch.arange(self.cfg.max_proposals, device=proposals.device)[None, :] < count[:, None]
+        return valid, proposals[valid], torch.nonzero(valid)[:, 0]
+
     def detect(self, rec_feats, proposals, count, img_h: int, img_w: int) -> Detections:
         """Stage 2: pool and encode the valid proposals, score and refine their boxes."""
-        valid = torch.arange(self.cfg.max_proposals, device=proposals.device)[None, :] < count[:, None]
-        rois = proposals[valid]
-        batch_index = torch.nonzero(valid)[:, 0]
+        valid, rois, batch_index = self.valid_regions(proposals, count)
         memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index)
         det_logit, det_delta = self.detector(holistic)
         boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
