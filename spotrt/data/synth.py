@@ -304,9 +304,10 @@ class SynthGenerator:
         squeeze = style.get("squeeze", 1.0)
         if squeeze != 1.0:  # condensed or extended lettering
             nw = max(2 * pad + 1, int(round(w * squeeze)))
-            text = cv2.resize(text, (nw, h), interpolation=cv2.INTER_AREA if squeeze < 1 else cv2.INTER_LINEAR)
+            interp = cv2.INTER_AREA if squeeze < 1 else cv2.INTER_LINEAR
+            text = cv2.resize(text, (nw, h), interpolation=interp)
             if outline is not None:
-                outline = cv2.resize(outline, (nw, h), interpolation=cv2.INTER_AREA if squeeze < 1 else cv2.INTER_LINEAR)
+                outline = cv2.resize(outline, (nw, h), interpolation=interp)
         ink = outline if outline is not None else text
         rows = np.flatnonzero(ink.max(axis=1) > 20)
         cols = np.flatnonzero(ink.max(axis=0) > 20)
