@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--real-fraction", type=float, default=0.3, help="share of mosaic words taken from --real-crops")
     t.add_argument("--augment", default=True, action=argparse.BooleanOptionalAction,
                    help="letter-spaced words, larger text and more pasted real crops than the evaluation "
-                        "levels (default: on)")
+                        "levels; low-resolution, blurred and noisy copies of the real crops (default: on)")
     t.add_argument("--encoder-convs", type=int, default=None, help="conv blocks of the region encoder (0: plain)")
     t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
                    help="bidirectional region encoder LSTM (default: on for new models)")

@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
+
 import torch
 
 from spotrt.model.spotter import Spotter
 from spotrt.model.weights import load_weights
-from spotrt.train.batches import level_at, parse_curriculum
+from spotrt.train.batches import degrade_crop, level_at, parse_curriculum
 from spotrt.train.loop import TrainConfig, train
 
 SMALL = dict(batch=2, height=128, width=256, checkpoint_every=1, workers=0, warmup=2, curriculum="0:0,2:1")
@@ -15,6 +17,21 @@ SMALL = dict(batch=2, height=128, width=256, checkpoint_every=1, workers=0, warm
 def test_curriculum():
     cur = parse_curriculum("0:0,300:1,1200:2")
     assert [level_at(cur, s) for s in (0, 299, 300, 1199, 1200, 10**6)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_degrade_crop_keeps_size_and_is_reproducible():
+    """The real-crop degradation keeps the crop's shape and dtype, is a pure function of the rng,
+    and, over a few draws, really lowers the detail (resolution/blur) of a sharp crop."""
+    img = np.zeros((40, 120, 3), np.uint8)
+    img[:, ::4] = 255  # 1-px-sharp vertical stripes: every blur or down/up-scale flattens them
+    outs = [degrade_crop(img, np.random.default_rng(s)) for s in range(20)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
+    again = degrade_crop(img, np.random.default_rng(3))
+    assert np.array_equal(again, outs[3])
+    detail = [float(np.abs(np.diff(o.astype(np.float32), axis=1)).mean()) for o in outs]
+    sharp = float(np.abs(np.diff(img.astype(np.float32), axis=1)).mean())
+    assert min(detail) < 0.6 * sharp  # some draws blur it
+    assert any(not np.array_equal(o, img) for o in outs)
 
 
 def test_train_checkpoint_and_exact_resume(tmp_path):

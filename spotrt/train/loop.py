@@ -42,7 +42,7 @@ class TrainConfig:
     device: str = "auto"
     real_crops: str | None = None
     real_fraction: float = 0.3
-    augment: bool = True         # training-only variety of the synthetic data (SynthGenerator augment)
+    augment: bool = True         # training-only variety: SynthGenerator augment + degrade_crop on real crops
     rec_per_image: int = 8       # recognition samples per scene
     rec_per_mosaic: int = 32     # recognition samples per word-crop mosaic
     init: str | None = None      # start from these weights (fine-tuning)
