@@ -26,7 +26,7 @@ def _is_engine(model) -> bool:
 
 
 def load_spotter(model=None, backend: str = "torch", device: str = "cpu", threads: int | None = None,
-                 scale: float = 1.0):
+                 scale: float = 1.0, min_score: float | None = None):
     """A spotter for `model` on `backend`.
 
     `model`: a weights file (None = the shipped default), an exported .onnx (plugin or portable
@@ -35,11 +35,34 @@ def load_spotter(model=None, backend: str = "torch", device: str = "cpu", thread
     .onnx, torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
     (below 1 for text taller than the largest anchor, about 70 px; above 1 for tiny text).
+    `min_score`: report only words scoring at least this (detection x character probability;
+    None = the model's own `word_score_thresh`, 0 = every word read).
     """
     scale = check_scale(scale)  # before loading: a bad option costs no model load
+    min_score = check_min_score(min_score)
     spotter = _load(model, backend, device, threads)
     spotter.scale = scale
+    set_min_score(spotter, min_score)
     return spotter
+
+
+def set_min_score(spotter, min_score: float | None) -> None:
+    """Use `min_score` as the spotter's word-score threshold (None: keep the model's)."""
+    if min_score is not None:
+        spotter.cfg = spotter.cfg.replace(word_score_thresh=min_score)
+
+
+def check_min_score(min_score) -> float | None:
+    """`min_score` as a float in 0..1 (or None), or one clear error line."""
+    if min_score is None:
+        return None
+    try:
+        value = float(min_score)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise SpotrtError(f"min-score: found {min_score}, expected a number from 0 to 1 (0: every word read)")
+    return value
 
 
 SCALE_RANGE = (0.1, 4.0)

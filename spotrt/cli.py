@@ -26,6 +26,9 @@ def _scale_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize images by S before the network; boxes stay in the image's pixels (default 1.0; "
                         "0.5 reads text up to about 140 px tall, the model's anchors reach about 70 px)")
+    p.add_argument("--min-score", type=float, default=None, metavar="T",
+                   help="report only words whose score (detection x character probability) is at least T, "
+                        "0..1 (default: the model's threshold, stored in its config; 0 = every word read)")
 
 
 def _write_json(path, data) -> None:
@@ -46,7 +49,7 @@ def cmd_spot(a) -> int:
     from .api import collect_images, load_spotter, spot_images
 
     paths = collect_images(a.inputs)
-    spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale)
+    spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale, min_score=a.min_score)
     report = spot_images(spotter, paths, jsonl=a.jsonl, rrc_out=a.rrc_out, draw=a.draw, progress=not a.quiet)
     if not (a.jsonl or a.rrc_out or a.draw):
         print(f"{report.images} images, {report.words} words (use --jsonl, --rrc-out or --draw to save them)")
@@ -93,7 +96,7 @@ def cmd_eval(a) -> int:
     else:
         from .api import load_spotter
 
-        spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale)
+        spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale, min_score=a.min_score)
         if a.synthetic:
             results = runner.evaluate_synthetic(spotter, a.synthetic, a.level, a.seed, progress=not a.quiet)
         else:
@@ -172,7 +175,8 @@ def cmd_run(a) -> int:
 
     run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
                every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
-               reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=a.scale)
+               reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=a.scale,
+               min_score=a.min_score)
     return 0
 
 

@@ -69,11 +69,13 @@ def words_from_outputs(
     charset: str,
     score_thresh: float,
     nms_iou: float,
+    word_thresh: float = 0.0,
 ) -> list[SpottedWord]:
     """One image's outputs (K,...) -> words in original image pixels, best first.
 
     A word's score is its detection probability times the mean probability of its characters
-    and end token; regions that read as empty are dropped.
+    and end token; regions that read as empty, or whose word score is below `word_thresh`, are
+    dropped (before NMS: a dropped region could only have suppressed lower-scored ones).
     """
     n = int(count)
     boxes, scores, tokens, token_probs = boxes[:n], scores[:n], tokens[:n], token_probs[:n]
@@ -85,6 +87,8 @@ def words_from_outputs(
         if not text:
             continue
         rec = float(np.mean(token_probs[i, : min(len(text) + 1, token_probs.shape[1])]))
+        if float(scores[i]) * rec < word_thresh:
+            continue
         cand.append((i, text, float(scores[i]) * rec, rec))
     if not cand:
         return []
@@ -100,6 +104,12 @@ def words_from_outputs(
     return words
 
 
+def words_of(cfg, boxes, scores, tokens, token_probs, count, letterbox: Letterbox) -> list[SpottedWord]:
+    """`words_from_outputs` with a model config's charset and thresholds."""
+    return words_from_outputs(boxes, scores, tokens, token_probs, count, letterbox, cfg.charset,
+                              cfg.score_thresh, cfg.det_nms_iou, cfg.word_score_thresh)
+
+
 def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch: int, run,
                      scale: float = 1.0) -> list[SpottedWord]:
     """Words in one image through a fixed-size exported graph (ONNX Runtime or TensorRT).
@@ -111,5 +121,5 @@ def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch:
     inputs = np.zeros((batch, *x.shape), dtype=np.float32)
     inputs[0] = x
     out = run(inputs)
-    return words_from_outputs(out["boxes"][0], out["scores"][0], out["tokens"][0], out["token_probs"][0],
-                              int(out["count"][0]), lb, cfg.charset, cfg.score_thresh, cfg.det_nms_iou)
+    return words_of(cfg, out["boxes"][0], out["scores"][0], out["tokens"][0], out["token_probs"][0],
+                    int(out["count"][0]), lb)

@@ -175,3 +175,15 @@ def test_bad_scale(tmp_path, image_dir, capsys, command, scale):
     line = one_error_line(capsys)
     assert f"scale: found {float(scale)}" in line and "expected a number from 0.1 to 4.0" in line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["spot", "run", "eval"])
+@pytest.mark.parametrize("value", ["-0.1", "nan", "1.5"])
+def test_bad_min_score(tmp_path, image_dir, capsys, command, value):
+    target = {"spot": [str(image_dir)], "run": [str(image_dir)], "eval": ["--synthetic", "2"]}[command]
+    out = tmp_path / "out.jsonl"
+    jsonl = ["--jsonl", str(out)] if command != "eval" else []
+    assert main([command, *target, "--min-score", value, *jsonl]) == 1
+    line = one_error_line(capsys)
+    assert f"min-score: found {float(value)}" in line and "expected a number from 0 to 1" in line
+    assert not out.exists()

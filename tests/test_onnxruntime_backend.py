@@ -63,6 +63,20 @@ def test_scale_reads_the_resized_frame_and_reports_frame_pixels(exported_small, 
         assert a.score == pytest.approx(b.score, abs=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_min_score_keeps_the_words_at_or_above_it(exported_small, scene, backend):
+    """--min-score T reports exactly the words scoring >= T of everything read (T = 0)."""
+    _, paths, weights = exported_small
+    model = weights if backend == "torch" else paths["portable"]
+    everything = load_spotter(model, backend, threads=1, min_score=0).spot(scene)
+    assert len(everything) >= 2
+    cut = sorted(w.score for w in everything)[len(everything) // 2]
+    kept = load_spotter(model, backend, threads=1, min_score=cut).spot(scene)
+    assert 0 < len(kept) < len(everything)
+    assert [w.text for w in kept] == [w.text for w in everything if w.score >= cut]
+    assert load_spotter(model, backend, threads=1).cfg.word_score_thresh == 0.0  # the model's own
+
+
 def test_spot_letterboxes_other_sizes(exported_small):
     _, paths, _ = exported_small
     spotter = OnnxRuntimeSpotter(paths["portable"], threads=1)

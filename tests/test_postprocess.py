@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from spotrt.imageops import Letterbox, fit_size, preprocess
-from spotrt.postprocess import box_to_quad, decode_tokens, nms_np, words_from_outputs
+from spotrt.model.config import SpotterConfig
+from spotrt.postprocess import box_to_quad, decode_tokens, nms_np, words_from_outputs, words_of
 
 CHARSET = "abc"
 
@@ -83,6 +84,33 @@ def test_words_from_outputs_threshold_count_and_nms():
     assert texts == ["ab"]
     assert words_from_outputs(boxes, scores, tokens, probs, 0, lb, CHARSET, 0.5, 0.3) == []
     assert words_from_outputs(boxes, scores, tokens, probs, 6, lb, CHARSET, 0.999, 0.3) == []
+
+
+def test_words_from_outputs_word_threshold():
+    """The word score (det x rec) threshold drops weak readings; what a dropped region would have
+    suppressed is still decided by the stronger words."""
+    boxes, scores, tokens, probs = outputs()
+    lb = Letterbox(scale=1.0, height=1000, width=1000)
+    # scores: ab .72, ccccc .56, b .45; "abc" (.475) is suppressed by "ab" either way
+    texts = [w.text for w in words_from_outputs(boxes, scores, tokens, probs, 6, lb, CHARSET, 0.5, 0.3, 0.5)]
+    assert texts == ["ab", "ccccc"]
+    texts = [w.text for w in words_from_outputs(boxes, scores, tokens, probs, 6, lb, CHARSET, 0.5, 0.3, 0.46)]
+    assert texts == ["ab", "ccccc"]
+    texts = [w.text for w in words_from_outputs(boxes, scores, tokens, probs, 6, lb, CHARSET, 0.5, 0.3, 0.44)]
+    assert texts == ["ab", "ccccc", "b"]
+    # with a loose NMS, the threshold alone decides about the overlapping "abc"
+    texts = [w.text for w in words_from_outputs(boxes, scores, tokens, probs, 6, lb, CHARSET, 0.5, 0.95, 0.47)]
+    assert texts == ["ab", "ccccc", "abc"]
+    # through a config: words_of passes word_score_thresh
+    cfg = SpotterConfig(charset=CHARSET, word_score_thresh=0.6)
+    assert [w.text for w in words_of(cfg, boxes, scores, tokens, probs, 6, lb)] == ["ab"]
+
+
+@pytest.mark.parametrize("field,value", [("word_score_thresh", -0.1), ("word_score_thresh", 1.5),
+                                         ("score_thresh", 2.0)])
+def test_config_rejects_thresholds_outside_0_1(field, value):
+    with pytest.raises(ValueError, match="must be in 0..1"):
+        SpotterConfig(**{field: value})
 
 
 # ---------------------------------------------------------------- preprocessing

@@ -2,7 +2,7 @@
 exported graphs, the pipelined loop, and the FLOPs and bytes of each stage.
 
 Every pipeline turns BGR frames into words the way the backends do (`imageops.preprocess` at a
-fixed input size, `postprocess.words_from_outputs`) and exposes the same steps: `prepare_one`
+fixed input size, `postprocess.words_of`) and exposes the same steps: `prepare_one`
 (NumPy, one frame), `to_input` (a batch for the backend), `network` (raw outputs as NumPy, calling
 `lap(stage)` at each stage boundary) and `postprocess`. The torch pipeline is written against the
 Spotter's own methods (features, tpn, anchors, propose, regions, detector, decoder.greedy), so it
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..imageops import READ_HEIGHT, prepare_crop, preprocess
-from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, words_from_outputs
+from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, words_of
 from .timing import no_lap
 
 TORCH_STAGES = ("preprocess", "backbone+proposals", "roi_pooling", "encoder+detection", "decoder", "postprocess")
@@ -56,9 +56,8 @@ class Pipeline:
         return preprocess(image, self.cfg.mean, self.cfg.std, self.input_size, multiple=32, fixed=True)
 
     def postprocess(self, raw: dict, letterboxes) -> list[list[SpottedWord]]:
-        c = self.cfg
-        return [words_from_outputs(raw["boxes"][i], raw["scores"][i], raw["tokens"][i], raw["token_probs"][i],
-                                   int(raw["count"][i]), lb, c.charset, c.score_thresh, c.det_nms_iou)
+        return [words_of(self.cfg, raw["boxes"][i], raw["scores"][i], raw["tokens"][i], raw["token_probs"][i],
+                         int(raw["count"][i]), lb)
                 for i, lb in enumerate(letterboxes)]
 
     def run(self, images, lap=no_lap) -> list[list[SpottedWord]]:

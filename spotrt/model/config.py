@@ -41,7 +41,10 @@ class SpotterConfig:
     decoder_hidden: int = 128
     embed_dim: int = 64
     attn_dim: int = 96
-    score_thresh: float = 0.5
+    score_thresh: float = 0.5        # detection probability a region needs to be read
+    # A word's score (detection x mean character probability) it needs to be reported. Per model:
+    # chosen on synthetic validation scenes (benchmarks/choose_threshold.py), never on a test set.
+    word_score_thresh: float = 0.0
     det_nms_iou: float = 0.3
     input_height: int = 736          # fixed size of exported graphs; torch pads to a multiple of 32
     input_width: int = 1280
@@ -59,6 +62,9 @@ class SpotterConfig:
             raise ValueError(f"config charset: found {self.charset!r}, expected distinct characters")
         if self.max_word_len < 1 or self.roi_max_width < 1 or self.roi_height < 1:
             raise ValueError("config: max_word_len, roi_height and roi_max_width must be >= 1")
+        if not (0.0 <= self.score_thresh <= 1.0 and 0.0 <= self.word_score_thresh <= 1.0):
+            raise ValueError(f"config: score_thresh {self.score_thresh} and word_score_thresh "
+                             f"{self.word_score_thresh} must be in 0..1")
         if self.encoder_convs < 0 or self.encoder_channels < 1:
             raise ValueError("config: encoder_convs must be >= 0 and encoder_channels >= 1")
 

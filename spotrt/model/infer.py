@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..imageops import READ_HEIGHT, prepare_crop, preprocess
-from ..postprocess import SpottedWord, decode_tokens, words_from_outputs
+from ..postprocess import SpottedWord, decode_tokens, words_of
 from .config import SpotterConfig
 from .weights import load_weights
 
@@ -30,18 +30,8 @@ class TorchSpotter:
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
         x, lb = self._prep(image)
         out = self.model(x)
-        c = self.cfg
-        return words_from_outputs(
-            out.boxes[0].cpu().numpy(),
-            out.scores[0].cpu().numpy(),
-            out.tokens[0].cpu().numpy(),
-            out.token_probs[0].cpu().numpy(),
-            int(out.count[0]),
-            lb,
-            c.charset,
-            c.score_thresh,
-            c.det_nms_iou,
-        )
+        return words_of(self.cfg, out.boxes[0].cpu().numpy(), out.scores[0].cpu().numpy(),
+                        out.tokens[0].cpu().numpy(), out.token_probs[0].cpu().numpy(), int(out.count[0]), lb)
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         """Recognize a whole crop as one word -> (text, mean character probability)."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..draw import draw_words
 from ..imageops import Letterbox, preprocess
-from ..postprocess import words_from_outputs
+from ..postprocess import words_of
 from .sources import Frame, VideoSource
 from .tracking import Tracker
 
@@ -81,9 +81,9 @@ class _BatchedBackend:
             r.raw = {k: v[i] for k, v in out.items()}
 
     def post(self, r: FrameResult) -> list:
-        o, c = r.raw, self.cfg
-        return words_from_outputs(o["boxes"], o["scores"], o["tokens"], o["token_probs"], int(o["count"]),
-                                  r.letterbox, c.charset, c.score_thresh, c.det_nms_iou)
+        o = r.raw
+        return words_of(self.cfg, o["boxes"], o["scores"], o["tokens"], o["token_probs"], int(o["count"]),
+                        r.letterbox)
 
 
 class _FrameBackend:

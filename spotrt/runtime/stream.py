@@ -25,14 +25,15 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
                jsonl=None, every: int = 1, max_frames: int | None = None, display: bool = False,
                min_track: int = 3, vote: int = 15, reconnect_timeout: float | None = None,
                threads: int | None = None, quiet: bool = False, extra_sinks=(), print_summary: bool = True,
-               scale: float = 1.0) -> dict:
+               scale: float = 1.0, min_score: float | None = None) -> dict:
     """Read every source through `spotter` (or the one `model`/`backend` load) -> the run's summary.
 
     `scale` resizes every frame before the network (see load_spotter); boxes stay in frame pixels.
     """
-    from ..api import check_scale
+    from ..api import check_min_score, check_scale, set_min_score
 
     scale = check_scale(scale)
+    min_score = check_min_score(min_score)
     if not sources:
         raise SpotrtError("sources: found none, expected at least one video file, folder, camera or stream")
     if every < 1:
@@ -50,9 +51,11 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
     if spotter is None:
         from ..api import load_spotter
 
-        spotter = load_spotter(model, backend, device, threads=threads, scale=scale)
-    elif scale != 1.0:
-        spotter.scale = scale
+        spotter = load_spotter(model, backend, device, threads=threads, scale=scale, min_score=min_score)
+    else:
+        if scale != 1.0:
+            spotter.scale = scale
+        set_min_score(spotter, min_score)
     opened = []
     try:
         for i, uri in enumerate(sources):
