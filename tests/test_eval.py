@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -349,3 +353,36 @@ def test_real_generic_lexicon():
     assert len(lex) > 80000 and not any(w.startswith("#") for w in lex)
     assert apply_lexicon("Shopp1ng", lex) == "SHOPPING"
     assert lexicon_for("strong", "img_1", IC15 / "lexicons")[:2] == ["ALD", "ALE"]
+
+
+# ---------------------------------------------------------------- word-score threshold
+
+def _choose_threshold(*args):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "choose_threshold.py"
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True)
+
+
+def test_choose_threshold_writes_its_choice_and_keeps_the_tensors(tmp_path, untrained_weights):
+    from safetensors.torch import load_file
+
+    from spotrt.model.weights import config_of, read_metadata
+
+    w = tmp_path / "w.safetensors"
+    shutil.copy(untrained_weights, w)
+    proc = _choose_threshold(w, "--images", 2, "--levels", "0", "--json", tmp_path / "t.json", "--write")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["seed"] == 2 and len(data["sweeps"]["0"]) == 20
+    assert config_of(w).word_score_thresh == data["chosen"]
+    assert f"wrote word_score_thresh {data['chosen']:.2f}" in proc.stdout
+    before, after = load_file(str(untrained_weights)), load_file(str(w))
+    assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)
+    meta = read_metadata(w)
+    assert meta["format"] == read_metadata(untrained_weights)["format"]
+
+
+def test_choose_threshold_refuses_the_test_stream(tmp_path, untrained_weights):
+    proc = _choose_threshold(untrained_weights, "--seed", 1)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "choose_threshold: error: --seed: found 1, expected another stream (seed 1 is the held-out evaluation set)"]

@@ -108,3 +108,15 @@ def config_of(path) -> SpotterConfig:
     if meta.get("format") != FORMAT or "config" not in meta:
         raise SpotrtError(f"weights {path}: found metadata format {meta.get('format')!r}, expected {FORMAT!r}")
     return SpotterConfig.from_json(meta["config"])
+
+
+def set_config(path, **changes) -> SpotterConfig:
+    """Rewrite a weights file with config fields changed (inference settings such as
+    word_score_thresh); tensors and other metadata are kept, the file is replaced atomically."""
+    cfg = config_of(path).replace(**changes)
+    meta = read_metadata(path)
+    meta["config"] = cfg.to_json()
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    atomic_save(tensors, path, meta)
+    return cfg
