@@ -54,30 +54,27 @@ def set_min_score(spotter, min_score: float | None) -> None:
 
 def check_min_score(min_score) -> float | None:
     """`min_score` as a float in 0..1 (or None), or one clear error line."""
-    if min_score is None:
-        return None
-    try:
-        value = float(min_score)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise SpotrtError(f"min-score: found {min_score}, expected a number from 0 to 1 (0: every word read)")
-    return value
+    return None if min_score is None else _number_in("min-score", min_score, 0.0, 1.0, "0: every word read")
 
 
 SCALE_RANGE = (0.1, 4.0)
 
 
+def _number_in(what: str, value, lo: float, hi: float, hint: str) -> float:
+    """`value` as a float in lo..hi, or one clear error line."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not lo <= number <= hi:  # also rejects NaN
+        raise SpotrtError(f"{what}: found {value}, expected a number from {lo} to {hi} ({hint})")
+    return number
+
+
 def check_scale(scale) -> float:
     """`scale` as a float, or one clear error line."""
     lo, hi = SCALE_RANGE
-    try:
-        value = float(scale)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not lo <= value <= hi:  # also rejects NaN
-        raise SpotrtError(f"scale: found {scale}, expected a number from {lo} to {hi} (1.0: frames as they are)")
-    return value
+    return _number_in("scale", scale, lo, hi, "1.0: frames as they are")
 
 
 def _load(model, backend: str, device: str, threads: int | None):

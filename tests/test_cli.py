@@ -185,5 +185,5 @@ def test_bad_min_score(tmp_path, image_dir, capsys, command, value):
     jsonl = ["--jsonl", str(out)] if command != "eval" else []
     assert main([command, *target, "--min-score", value, *jsonl]) == 1
     line = one_error_line(capsys)
-    assert f"min-score: found {float(value)}" in line and "expected a number from 0 to 1" in line
+    assert f"min-score: found {float(value)}" in line and "expected a number from 0.0 to 1.0 (0: every word read)" in line
     assert not out.exists()
