@@ -72,6 +72,19 @@ def test_several_sources_batched_into_one_call_and_split_back():
     assert spotter.calls < 45  # frames were batched (3 to a call when they queue up)
 
 
+@pytest.mark.parametrize("min_score, read", [(0.85, True), (0.95, False)])
+def test_batched_path_applies_the_word_score_threshold_set_after_the_pipeline(min_score, read):
+    from spotrt.api import set_min_score
+
+    spotter = FakeBatchedSpotter(batch=2, delay=0.0)  # every word scores 0.9 x 1.0
+    out = Collect()
+    pipe = Pipeline([IterableSource(images(4), stream=0)], spotter, [out])
+    set_min_score(spotter, min_score)
+    pipe.run()
+    assert len(out.results) == 4
+    assert all(bool(words) == read for *_, words in out.results)
+
+
 def test_max_frames_per_source():
     out = Collect()
     summary = Pipeline([IterableSource(images(50), "a")], FakeSpotter(), [out], max_frames=7).run()

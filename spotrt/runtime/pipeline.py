@@ -64,8 +64,12 @@ class _BatchedBackend:
     """A backend with a fixed-size input: `.run(batch)`, `.input_size`, `.batch`, `.cfg`."""
 
     def __init__(self, spotter) -> None:
-        self.spotter, self.cfg = spotter, spotter.cfg
+        self.spotter = spotter
         self.batch = int(spotter.batch)
+
+    @property
+    def cfg(self):
+        return self.spotter.cfg  # read each frame: set_min_score() on a running spotter takes effect
 
     def prep(self, r: FrameResult) -> None:
         r.x, r.letterbox = preprocess(r.frame.image, self.cfg.mean, self.cfg.std, self.spotter.input_size,
