@@ -117,6 +117,14 @@ def test_stages_compute_what_forward_computes():
     two = pipe.run_two_stage(frames)
     assert len(two) == 2 and sum(map(len, two)) > 0
     assert all(len(w.text) > 0 and 0 < w.score <= 1 for ws in two for w in ws)
+    # The model's word-score threshold applies to both ways, so their words per frame compare.
+    cut = float(np.median([w.score for ws in two for w in ws]))
+    pipe.cfg = model.cfg = model.cfg.replace(word_score_thresh=cut)
+    kept = pipe.run_two_stage(frames)
+    below = sum(w.score < cut for ws in two for w in ws)
+    assert 0 < sum(map(len, kept)) == sum(map(len, two)) - below
+    assert all(w.score >= cut for ws in kept for w in ws)
+    assert all(w.score >= cut for ws in pipe.run(frames) for w in ws)
 
 
 def test_two_stage_costs_more_backbone_per_crop():

@@ -137,7 +137,7 @@ class TorchPipeline(Pipeline):
         every crop and recognize it (same weights, same frames).
 
         Detection is the single pass without the decoder, thresholded and NMS'd as `postprocess`
-        does; the crops are read as `spotrt read` reads one (height 32), all of a batch in one
+        does (words below the model's `word_score_thresh` dropped as there); the crops are read as `spotrt read` reads one (height 32), all of a batch in one
         `Spotter.recognize` call on a canvas trimmed to the widest crop (the cheapest fair form).
         """
         import torch
@@ -179,7 +179,8 @@ class TorchPipeline(Pipeline):
             text = decode_tokens(tokens[n], c.charset)
             if text:
                 rec = float(np.mean(probs[n, : min(len(text) + 1, probs.shape[1])]))
-                words[i].append(SpottedWord(text, det * rec, box_to_quad(box), det, rec))
+                if det * rec >= c.word_score_thresh:  # the model's word threshold, as the single pass
+                    words[i].append(SpottedWord(text, det * rec, box_to_quad(box), det, rec))
         lap("postprocess")
         return words
 
