@@ -38,6 +38,11 @@ def decode_tokens(tokens: np.ndarray, charset: str) -> str:
     return "".join(chars)
 
 
+def text_confidence(token_probs: np.ndarray, text: str) -> float:
+    """Mean probability of a read's characters and its end token (token_probs: (T,))."""
+    return float(np.mean(token_probs[: min(len(text) + 1, token_probs.shape[0])]))
+
+
 def nms_np(boxes: np.ndarray, scores: np.ndarray, iou_thresh: float) -> list[int]:
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
@@ -86,7 +91,7 @@ def words_from_outputs(
         text = decode_tokens(tokens[i], charset)
         if not text:
             continue
-        rec = float(np.mean(token_probs[i, : min(len(text) + 1, token_probs.shape[1])]))
+        rec = text_confidence(token_probs[i], text)
         if float(scores[i]) * rec < word_thresh:
             continue
         cand.append((i, text, float(scores[i]) * rec, rec))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..imageops import READ_HEIGHT, prepare_crop, preprocess
-from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, words_of
+from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, text_confidence, words_of
 from .timing import no_lap
 
 TORCH_STAGES = ("preprocess", "backbone+proposals", "roi_pooling", "encoder+detection", "decoder", "postprocess")
@@ -137,8 +137,9 @@ class TorchPipeline(Pipeline):
         every crop and recognize it (same weights, same frames).
 
         Detection is the single pass without the decoder, thresholded and NMS'd as `postprocess`
-        does (words below the model's `word_score_thresh` dropped as there); the crops are read as `spotrt read` reads one (height 32), all of a batch in one
+        does; the crops are read as `spotrt read` reads one (height 32), all of a batch in one
         `Spotter.recognize` call on a canvas trimmed to the widest crop (the cheapest fair form).
+        Words scoring below the model's `word_score_thresh` are dropped, as in the single pass.
         """
         import torch
 
@@ -178,7 +179,7 @@ class TorchPipeline(Pipeline):
         for n, (i, box, det) in enumerate(dets):
             text = decode_tokens(tokens[n], c.charset)
             if text:
-                rec = float(np.mean(probs[n, : min(len(text) + 1, probs.shape[1])]))
+                rec = text_confidence(probs[n], text)
                 if det * rec >= c.word_score_thresh:  # the model's word threshold, as the single pass
                     words[i].append(SpottedWord(text, det * rec, box_to_quad(box), det, rec))
         lap("postprocess")

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ..imageops import READ_HEIGHT, prepare_crop, preprocess
-from ..postprocess import SpottedWord, decode_tokens, words_of
+from ..postprocess import SpottedWord, decode_tokens, text_confidence, words_of
 from .config import SpotterConfig
 from .weights import load_weights
 
@@ -40,5 +40,4 @@ class TorchSpotter:
         tokens, probs = self.model.recognize(torch.from_numpy(x)[None].to(self.device), rois.to(self.device),
                                              torch.zeros(1, dtype=torch.long, device=self.device))
         text = decode_tokens(tokens[0].cpu().numpy(), self.cfg.charset)
-        n = min(len(text) + 1, probs.shape[1])
-        return text, float(probs[0, :n].mean())
+        return text, text_confidence(probs[0].cpu().numpy(), text)

@@ -20,7 +20,7 @@ from ..errors import SpotrtError
 from ..export.meta import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ
 from ..imageops import READ_HEIGHT, READ_SIZE, prepare_crop
 from ..model.config import SpotterConfig
-from ..postprocess import SpottedWord, decode_tokens, spot_fixed_graph
+from ..postprocess import SpottedWord, decode_tokens, spot_fixed_graph, text_confidence
 
 PLUGIN_DOMAIN = "spotrt"
 OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
@@ -167,8 +167,7 @@ class OnnxRuntimeSpotter:
         rois = np.array([[0.0, 0.0, float(width), float(READ_HEIGHT)]], dtype=np.float32)
         tokens, probs = session.run(["tokens", "token_probs"], {"image": x[None], "rois": rois})
         text = decode_tokens(tokens[0], self.cfg.charset)
-        n = min(len(text) + 1, probs.shape[1])
-        return text, float(probs[0, :n].mean())
+        return text, text_confidence(probs[0], text)
 
 
 __all__ = ["OnnxRuntimeSpotter", "read_metadata", "OUTPUTS"]
