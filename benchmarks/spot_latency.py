@@ -1,6 +1,7 @@
 """Latency of `spot` on one image with the torch backend: model load excluded, median of N runs.
 
     .venv/bin/python benchmarks/spot_latency.py ../shared/data/ic15_dev/images/img_1.jpg --runs 10
+    .venv/bin/python benchmarks/spot_latency.py IMAGE --scale 1 1.5 2   # scales interleaved, ratios to the first
 """
 
 from __future__ import annotations
@@ -21,20 +22,28 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--scale", type=float, nargs="+", default=[1.0],
+                   help="one or more --scale values, timed interleaved run by run (default 1.0)")
     a = p.parse_args()
-    spotter = load_spotter(a.model)
+    spotters = [load_spotter(a.model, scale=s) for s in a.scale]
     image = read_image(a.image)
-    for _ in range(a.warmup):
-        spotter.spot(image)
-    times = []
-    for _ in range(a.runs):
-        t = time.perf_counter()
-        words = spotter.spot(image)
-        times.append(time.perf_counter() - t)
+    for sp in spotters:
+        for _ in range(a.warmup):
+            sp.spot(image)
+    times: list[list[float]] = [[] for _ in spotters]
+    words = [0] * len(spotters)
+    for _ in range(a.runs):  # interleaved: a noisy machine slows every scale alike
+        for i, sp in enumerate(spotters):
+            t = time.perf_counter()
+            words[i] = len(sp.spot(image))
+            times[i].append(time.perf_counter() - t)
     print(f"image {a.image} {image.shape[1]}x{image.shape[0]}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {len(words)} words")
-    print(f"spot latency: median {statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
-          f"max {max(times) * 1000:.0f} ms over {a.runs} runs")
+          f"{torch.get_num_threads()} threads")
+    base = statistics.median(times[0])
+    for s, ts, n in zip(a.scale, times, words):
+        med = statistics.median(ts)
+        print(f"scale {s:g}: spot latency median {med * 1000:.0f} ms, min {min(ts) * 1000:.0f} ms, "
+              f"max {max(ts) * 1000:.0f} ms over {a.runs} runs, {n} words, {med / base:.2f}x scale {a.scale[0]:g}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def load_spotter(model=None, backend: str = "torch", device: str = "cpu", thread
     onnxruntime (.onnx), tensorrt (.engine) or auto (tensorrt for an .engine, onnxruntime for an
     .onnx, torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
-    (below 1 for text taller than the largest anchor, about 70 px; above 1 for tiny text).
+    (below 1 for text taller than the largest anchor, about 70 px; above 1 for tiny text: the torch
+    backend grows the frame, a fixed-size graph or engine reads it at the largest scale its input holds
+    and says so once on stderr).
     `min_score`: report only words scoring at least this (detection x character probability;
     None = the model's own `word_score_thresh`, 0 = every word read).
     """

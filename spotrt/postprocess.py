@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,14 +116,40 @@ def words_of(cfg, boxes, scores, tokens, token_probs, count, letterbox: Letterbo
                               cfg.score_thresh, cfg.det_nms_iou, cfg.word_score_thresh)
 
 
+def capped_scale_note(scale: float, lb: Letterbox, input_size: tuple[int, int]) -> str | None:
+    """The line that says a fixed-size graph could not honour a `scale` above 1 (None if it did).
+
+    A graph or engine has one input size; a frame that does not fit it at `scale` is read at the
+    largest scale that fits, and the user who asked for more (to read small text) must be told.
+    """
+    if scale <= 1.0 or lb.scale >= scale - 1e-6:
+        return None
+    return (f"note: --scale {scale:g}: a {lb.width}x{lb.height} frame fits this graph's {input_size[1]}x"
+            f"{input_size[0]} input only up to scale {lb.scale:.2f}, so it is read at {lb.scale:.2f} (export "
+            "with a larger --input-size, or use the torch backend, to read smaller text)")
+
+
+def note_capped_scale_once(owner, scale: float, lb: Letterbox, input_size: tuple[int, int]) -> None:
+    """Print capped_scale_note on stderr the first time it applies to `owner` (a spotter)."""
+    if getattr(owner, "_scale_note_done", False):
+        return
+    line = capped_scale_note(scale, lb, input_size)
+    if line is not None:
+        owner._scale_note_done = True
+        print(f"spotrt: {line}", file=sys.stderr, flush=True)
+
+
 def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch: int, run,
-                     scale: float = 1.0) -> list[SpottedWord]:
+                     scale: float = 1.0, owner=None) -> list[SpottedWord]:
     """Words in one image through a fixed-size exported graph (ONNX Runtime or TensorRT).
 
     `run` takes the normalized (batch, 3, H, W) input and returns the graph's outputs by name; the
-    image fills slot 0, the other slots stay zero. `scale` resizes the image first (see preprocess).
+    image fills slot 0, the other slots stay zero. `scale` resizes the image first (see preprocess);
+    where the graph's input cannot hold that, `owner` (the spotter) says so once on stderr.
     """
     x, lb = preprocess(image, cfg.mean, cfg.std, input_size, multiple=32, fixed=True, scale=scale)
+    if owner is not None:
+        note_capped_scale_once(owner, scale, lb, input_size)
     inputs = np.zeros((batch, *x.shape), dtype=np.float32)
     inputs[0] = x
     out = run(inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -61,6 +62,39 @@ def test_scale_reads_the_resized_frame_and_reports_frame_pixels(exported_small, 
     for a, b in zip(words, ref):
         np.testing.assert_allclose(a.quad, 2 * b.quad, atol=1e-3)
         assert a.score == pytest.approx(b.score, abs=1e-5)
+
+
+def test_scale_above_one_grows_the_torch_input(exported_small, scene):
+    """--scale 2 on a frame that already fills the model's working size: torch reads it twice as large
+    (small text is the reason to ask), with boxes still in frame pixels."""
+    _, _, weights = exported_small
+    doubled = TorchSpotter(weights, max_size=(128, 256))
+    doubled.scale = 2.0
+    x, lb = doubled._prep(scene)
+    assert tuple(x.shape[2:]) == (256, 512) and lb.scale == pytest.approx(2.0)
+    big = cv2.resize(scene, (512, 256), interpolation=cv2.INTER_LINEAR)  # the very input scale 2 makes
+    ref = TorchSpotter(weights, max_size=(256, 512)).spot(big)
+    words = doubled.spot(scene)
+    assert len(ref) > 0 and [w.text for w in words] == [w.text for w in ref]
+    for a, b in zip(words, ref):
+        np.testing.assert_allclose(a.quad, b.quad / 2, atol=1e-3)  # frame pixels, not network pixels
+
+
+def test_scale_above_what_a_graph_holds_is_said_once(exported_small, scene, capsys):
+    """A fixed-size graph cannot grow: it reads at the largest scale that fits and says so, once."""
+    _, paths, _ = exported_small
+    sp = load_spotter(paths["portable"], "onnxruntime", threads=1, scale=2.0)
+    plain = load_spotter(paths["portable"], "onnxruntime", threads=1)
+    words = sp.spot(scene)
+    sp.spot(scene)
+    err = capsys.readouterr().err
+    assert err.count("note: --scale 2:") == 1, err
+    assert "256x128 frame fits this graph's 256x128 input only up to scale 1.00" in err
+    assert [w.text for w in words] == [w.text for w in plain.spot(scene)]
+    plain.spot(scene[:64, :128])        # scale 1 never notes
+    small = load_spotter(paths["portable"], "onnxruntime", threads=1, scale=2.0)
+    small.spot(scene[:64, :128])        # fits at 2: honoured, nothing to say
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])

@@ -179,8 +179,8 @@ def test_torch_backend_on_small_frames(tmp_path, untrained_weights):
     assert summary["batch"] == 1 and summary["batches"] == 4
 
 
-@pytest.mark.parametrize("scale", [1.0, 0.5])
-def test_onnxruntime_backend_batched_path(tmp_path, exported_small, scale):
+@pytest.mark.parametrize("scale", [1.0, 0.5, 2.0])
+def test_onnxruntime_backend_batched_path(tmp_path, exported_small, scale, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxruntime_extensions")
     from spotrt.api import load_spotter
@@ -203,3 +203,5 @@ def test_onnxruntime_backend_batched_path(tmp_path, exported_small, scale):
         assert [w.text for w in words] == [w.text for w in direct]
         assert all(np.allclose(a.quad, b.quad) for a, b in zip(words, direct))
     assert len(results) == 3 and any(results)  # words to compare, so a scale left out would show
+    # A scale the fixed-size graph cannot hold is said once (frames are read at the largest that fits).
+    assert capsys.readouterr().err.count("note: --scale") == (1 if scale > 1 else 0)

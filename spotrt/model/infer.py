@@ -24,7 +24,11 @@ class TorchSpotter:
         self.max_size = max_size or (self.cfg.input_height, self.cfg.input_width)
 
     def _prep(self, image: np.ndarray):
-        x, lb = preprocess(image, self.cfg.mean, self.cfg.std, self.max_size, multiple=32, scale=self.scale)
+        # The network is fully convolutional: a scale above 1 grows the size cap with it, so small
+        # text is read at that size (a fixed-size exported graph cannot, see spot_fixed_graph).
+        grow = max(1.0, float(self.scale))
+        cap = (round(self.max_size[0] * grow), round(self.max_size[1] * grow))
+        x, lb = preprocess(image, self.cfg.mean, self.cfg.std, cap, multiple=32, scale=self.scale)
         return torch.from_numpy(x)[None].to(self.device), lb
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:

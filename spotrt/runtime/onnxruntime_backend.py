@@ -140,7 +140,7 @@ class OnnxRuntimeSpotter:
         return dict(zip(OUTPUTS, out))
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale)
+        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale, owner=self)
 
     def _reader(self):
         if self._read_session is None:

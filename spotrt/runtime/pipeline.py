@@ -26,7 +26,7 @@ import numpy as np
 
 from ..draw import draw_words
 from ..imageops import Letterbox, preprocess
-from ..postprocess import words_of
+from ..postprocess import note_capped_scale_once, words_of
 from .sources import Frame, VideoSource
 from .tracking import Tracker
 
@@ -72,8 +72,10 @@ class _BatchedBackend:
         return self.spotter.cfg  # read each frame: set_min_score() on a running spotter takes effect
 
     def prep(self, r: FrameResult) -> None:
+        scale = getattr(self.spotter, "scale", 1.0)
         r.x, r.letterbox = preprocess(r.frame.image, self.cfg.mean, self.cfg.std, self.spotter.input_size,
-                                      multiple=32, fixed=True, scale=getattr(self.spotter, "scale", 1.0))
+                                      multiple=32, fixed=True, scale=scale)
+        note_capped_scale_once(self.spotter, scale, r.letterbox, self.spotter.input_size)
 
     def infer(self, rs: list[FrameResult]) -> None:
         x = np.zeros((self.batch, *rs[0].x.shape), dtype=np.float32)

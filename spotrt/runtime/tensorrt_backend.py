@@ -127,7 +127,7 @@ class TensorRTSpotter:
         return {name: self.host[name].array.copy() for name in OUTPUTS}
 
     def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale)
+        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale, owner=self)
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         raise SpotrtError(f"backend tensorrt: read is not available (engine {self.path.name} holds the spotting graph), "
