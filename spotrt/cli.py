@@ -130,10 +130,14 @@ def cmd_train(a) -> int:
         raise SpotrtError("train --batch/--mosaics: found 0 and 0, expected at least one scene or mosaic per step")
     if not 0.0 <= a.real_fraction <= 1.0:
         raise SpotrtError(f"train --real-fraction: found {a.real_fraction}, expected a fraction in [0, 1]")
+    if not 0.0 <= a.small_text <= 1.0:
+        raise SpotrtError(f"train --small-text: found {a.small_text}, expected a fraction in [0, 1]")
+    if a.small_text and not a.augment:
+        raise SpotrtError("train --small-text: found it with --no-augment, expected --augment (it is augmentation)")
     tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, mosaics=a.mosaics, lr=a.lr, warmup=a.warmup,
                      curriculum=a.curriculum, mosaic_curriculum=a.mosaic_curriculum, seed=a.seed,
                      device=a.device, real_crops=a.real_crops, real_fraction=a.real_fraction, init=a.init,
-                     augment=a.augment, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
+                     augment=a.augment, small_text=a.small_text, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
                      model=model)
     try:
         from .train.batches import parse_curriculum
@@ -279,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", default=True, action=argparse.BooleanOptionalAction,
                    help="letter-spaced words, larger text and more pasted real crops than the evaluation "
                         "levels; low-resolution, blurred and noisy copies of the real crops (default: on)")
+    t.add_argument("--small-text", type=float, default=0.0, metavar="P",
+                   help="with --augment: share of level-2 scene words drawn 8-24 px tall, the size of most "
+                        "words in 1280x720 street photos (default 0)")
     t.add_argument("--encoder-convs", type=int, default=None, help="conv blocks of the region encoder (0: plain)")
     t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
                    help="bidirectional region encoder LSTM (default: on for new models)")

@@ -157,6 +157,8 @@ def test_bad_curriculum(tmp_path, capsys):
     (["--batch", "-1"], "train --batch: found -1, expected an integer >= 0"),
     (["--batch", "0", "--mosaics", "0"], "train --batch/--mosaics: found 0 and 0"),
     (["--real-fraction", "1.5"], "train --real-fraction: found 1.5, expected a fraction in [0, 1]"),
+    (["--small-text", "-0.1"], "train --small-text: found -0.1, expected a fraction in [0, 1]"),
+    (["--small-text", "0.3", "--no-augment"], "train --small-text: found it with --no-augment, expected --augment"),
     (["--curriculum", "0:7"], "curriculum: found '0:7'"),
 ])
 def test_train_bad_options(tmp_path, capsys, args, words):

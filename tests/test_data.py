@@ -272,6 +272,25 @@ def test_augment_is_training_only_variety(gen):
         assert img.shape[0] == 32 and label
 
 
+def test_small_text_draws_level_two_words_small(gen):
+    """--small-text 1: every level-2 scene word is drawn 8-24 px tall (the quad, warped, a little more);
+    level 1 and 0 are untouched, and 0 keeps the augmented scenes as they were."""
+    kw = dict(fonts=gen.fonts, vocabulary=gen.vocabulary, real_crops=gen.real_crops, augment=True)
+    aug, small = SynthGenerator(**kw), SynthGenerator(small_text=1.0, **kw)
+    assert SynthGenerator(small_text=0.0, **kw).scene(3, 2).image.tobytes() == aug.scene(3, 2).image.tobytes()
+    assert small.scene(3, 1).image.tobytes() == aug.scene(3, 1).image.tobytes()
+
+    def heights(g):
+        return [(np.linalg.norm(w.quad[3] - w.quad[0]) + np.linalg.norm(w.quad[2] - w.quad[1])) / 2
+                for seed in range(12) for w in g.scene(seed, 2, height=320, width=640).words]
+
+    hs, ha = heights(small), heights(aug)
+    assert len(hs) > 20 and max(hs) < 40 and np.median(hs) < 20
+    assert max(ha) > 40   # without it the level's sizes reach far above
+    with pytest.raises(ValueError, match="small_text"):
+        SynthGenerator(small_text=1.5, **kw)
+
+
 def test_letter_spacing_and_squeeze_change_the_ink_box(gen):
     rng = np.random.default_rng
     font_of = {"fonts": gen.fonts[:1]}

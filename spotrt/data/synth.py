@@ -177,6 +177,9 @@ _P = {
     2: dict(height=(10, 64), rot=15.0, persp=0.10, words=(2, 7), contrast=40, sat=1.0),
 }
 
+# Heights of ``small_text`` words (augment only; level 2's own range starts at 10).
+_SMALL_TEXT = (8.0, 24.0)
+
 # Largest text height of a level with ``augment`` (still at most a third of the scene's height).
 _AUGMENT_MAX_HEIGHT = {1: 72, 2: 96}
 
@@ -191,10 +194,13 @@ class SynthGenerator:
         real_crops: list[tuple[str, str]] | None = None,
         charset: str = DEFAULT_CHARSET,
         augment: bool = False,
+        small_text: float = 0.0,
     ):
         """``augment`` adds training-only variety on top of the levels: letter-spaced and condensed
         or extended words, larger text (up to 96 px at level 2) and more pasted real crops. It draws from its own
-        random stream, so without it every scene and crop is exactly the held-out evaluation set."""
+        random stream, so without it every scene and crop is exactly the held-out evaluation set.
+        ``small_text`` (with ``augment``): the share of level-2 scene words drawn 8-24 px tall (log-uniform),
+        the sizes of most words in 1280x720 street photos."""
         if fonts is None:
             from .fonts import find_fonts
 
@@ -210,6 +216,9 @@ class SynthGenerator:
         self.digits = [c for c in charset if c in string.digits] or self.alnum
         self.real_crops = self._filter_crops(real_crops or [])
         self.augment = bool(augment)
+        if not 0.0 <= float(small_text) <= 1.0:
+            raise ValueError(f"small_text: found {small_text}, expected a fraction in [0, 1]")
+        self.small_text = float(small_text)
         self._coords: dict[str, dict[str, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ real crops
@@ -684,6 +693,8 @@ class SynthGenerator:
             text_h = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
             if attempts > 2 * n:
                 text_h = max(lo, text_h * 0.6)
+            if xr is not None and level == 2 and self.small_text and xr.random() < self.small_text:
+                text_h = float(np.exp(xr.uniform(np.log(_SMALL_TEXT[0]), np.log(_SMALL_TEXT[1]))))
             if level == 2 and self.real_crops and rng.random() < real_p:
                 wd = self._place_real_crop(rng, canvas, occ, level, text_h, (height, width))
             else:

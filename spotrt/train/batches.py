@@ -86,7 +86,7 @@ class BatchMaker:
 
     def __init__(self, cfg, seed: int, batch: int, mosaics: int, height: int, width: int,
                  curriculum, real_crops_root: str | None, real_fraction: float, max_len: int, charset: str,
-                 mosaic_curriculum=None, augment: bool = False):
+                 mosaic_curriculum=None, augment: bool = False, small_text: float = 0.0):
         self.cfg = cfg
         self.seed, self.batch, self.mosaics = seed, batch, mosaics
         self.height, self.width = height, width
@@ -96,6 +96,7 @@ class BatchMaker:
         self.real_fraction = real_fraction
         self.max_len, self.charset = max_len, charset
         self.augment = augment
+        self.small_text = small_text
         self._gen = None
         self._real: list[tuple[str, str]] | None = None
         self._real_cache: dict[str, np.ndarray] = {}
@@ -111,7 +112,8 @@ class BatchMaker:
                         real.append((path, label))
             self._real = real
             self._gen = SynthGenerator(real_crops=read_word_crops(self.real_crops_root) if real else None,
-                                       charset=self.charset, augment=self.augment)
+                                       charset=self.charset, augment=self.augment,
+                                       small_text=self.small_text if self.augment else 0.0)
 
     def _real_crop(self, rng) -> tuple[np.ndarray, str] | None:
         if not self._real:

@@ -43,6 +43,7 @@ class TrainConfig:
     real_crops: str | None = None
     real_fraction: float = 0.3
     augment: bool = True         # training-only variety: SynthGenerator augment + degrade_crop on real crops
+    small_text: float = 0.0      # with augment: share of level-2 scene words drawn 8-24 px tall
     rec_per_image: int = 8       # recognition samples per scene
     rec_per_mosaic: int = 32     # recognition samples per word-crop mosaic
     init: str | None = None      # start from these weights (fine-tuning)
@@ -212,7 +213,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     maker = BatchMaker(cfg, tc.seed, tc.batch, tc.mosaics, tc.height, tc.width, parse_curriculum(tc.curriculum),
                        tc.real_crops, tc.real_fraction, cfg.max_word_len, cfg.charset,
                        mosaic_curriculum=parse_curriculum(tc.mosaic_curriculum or tc.curriculum),
-                       augment=tc.augment)
+                       augment=tc.augment, small_text=tc.small_text)
     loader = torch.utils.data.DataLoader(
         _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
         prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b,
