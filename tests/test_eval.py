@@ -386,3 +386,48 @@ def test_choose_threshold_refuses_the_test_stream(tmp_path, untrained_weights):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "choose_threshold: error: --seed: found 1, expected another stream (seed 1 is the held-out evaluation set)"]
+
+
+# ------------------------------------------------------------------- recall by word height
+
+def _recall_by_height():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "recall_by_height.py"
+    spec = importlib.util.spec_from_file_location("recall_by_height", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_recall_by_height_bins_found_and_read_words(tmp_path):
+    from types import SimpleNamespace
+
+    import cv2
+
+    rbh = _recall_by_height()
+    img = tmp_path / "img_1.png"
+    cv2.imwrite(str(img), np.zeros((200, 300, 3), np.uint8))
+    gt_words = {"img_1": [GTWord(box(0, 0, 50, 10), "ab"),      # 10 px: found, read right
+                          GTWord(box(0, 20, 50, 32), "Cd-"),    # 12 px (bin edge goes up): found, misread
+                          GTWord(box(0, 50, 90, 90), "efg"),    # 40 px: missed
+                          GTWord(box(100, 0, 150, 50), "###")]}  # don't care: not counted
+    words = [SimpleNamespace(quad=box(0, 0, 50, 10), text="ab"), SimpleNamespace(quad=box(0, 20, 50, 31), text="cx"),
+             SimpleNamespace(quad=box(0, 60, 20, 70), text="efg")]  # IoU with "efg" well under 0.5
+    spotter = SimpleNamespace(spot=lambda frame: words)
+    t = rbh.tally(spotter, [img], gt_words, progress=False)
+    assert t[:, 0].tolist() == [1, 1, 1] and t[:, 1].tolist() == [1, 1, 0] and t[:, -1].tolist() == [1, 0, 0]
+    assert t[0].sum() == 3
+    lines = rbh.table({1.0: t, 1.5: t})
+    assert lines[0] == "| height (px) | words | found 1 | read 1 | found 1.5 | read 1.5 |"
+    assert lines[1] == "| 0-12 | 1 | 1.00 | 1.00 | 1.00 | 1.00 |" and lines[2] == "| 12-16 | 1 | 1.00 | 0.00 | 1.00 | 0.00 |"
+    assert lines[-1] == "| all | 3 | 0.67 | 0.33 | 0.67 | 0.33 |"
+
+
+def test_recall_by_height_bad_input_is_one_line(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "recall_by_height.py"
+    for args, expected in ((["--scale", "1", "9"], "scale: found 9.0"), ([], "found no images/ and gt/ folders")):
+        proc = subprocess.run([sys.executable, str(script), str(tmp_path), *args], capture_output=True, text=True)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1 and expected in lines[0], proc.stderr
+        assert lines[0].startswith("recall_by_height: error: ")
