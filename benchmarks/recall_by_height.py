@@ -1,6 +1,12 @@
 """Which words a model finds and reads, by word height: an ICDAR 2015 folder, no word-score threshold.
 
     .venv/bin/python benchmarks/recall_by_height.py ../shared/data/ic15_dev [--model W] [--scale 1 1.5]
+    .venv/bin/python benchmarks/recall_by_height.py --synthetic-small 100 [--model W] [--scale 1 1.5]
+
+``--synthetic-small N``: instead of a folder, N synthetic level-2 scenes (256x512) whose words are all
+drawn 8-24 px tall (``SynthGenerator(augment=True, small_text=1)``, seed stream 3: neither the
+evaluation's 1 nor the validation's 2), to compare real small text with the synthetic small text
+``spotrt train --small-text`` trains on.
 
 For every legible ground-truth word (not ``###``): found = some word read by the model overlaps it
 with IoU > 0.5 (the best overlapping one), read right = that word's text equals the ground truth's
@@ -18,7 +24,7 @@ from tqdm import tqdm
 
 from spotrt.api import check_scale, load_spotter
 from spotrt.errors import SpotrtError
-from spotrt.eval.icdar15 import polygon_iou
+from spotrt.eval.icdar15 import GTWord, polygon_iou
 from spotrt.eval.runner import icdar_dataset
 from spotrt.imageops import read_image
 
@@ -29,12 +35,29 @@ def quad_height(q: np.ndarray) -> float:
     return float(np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
 
 
-def tally(spotter, images, gt, progress: bool = True) -> np.ndarray:
-    """(3, bins): words, found, read right."""
+def folder_samples(data):
+    """(image, ground-truth words) of an ICDAR 2015 folder, read one at a time."""
+    images, gt = icdar_dataset(data)
+    return len(images), ((read_image(p), gt[p.stem]) for p in images)
+
+
+def small_text_samples(n: int, height: int = 256, width: int = 512):
+    """(image, ground-truth words) of n level-2 synthetic scenes with all words 8-24 px tall."""
+    from spotrt.data.synth import SynthGenerator
+
+    gen = SynthGenerator(augment=True, small_text=1.0)
+    rng = np.random.default_rng([3, 424242, 2])
+    seeds = [int(rng.integers(2**31)) for _ in range(n)]
+    return n, ((sc.image, [GTWord(w.quad, w.text) for w in sc.words])
+               for sc in (gen.scene(s, 2, height, width) for s in seeds))
+
+
+def tally(spotter, samples, total: int | None = None, progress: bool = True) -> np.ndarray:
+    """(3, bins): words, found, read right, over (image, ground-truth words) samples."""
     t = np.zeros((3, len(BINS) - 1))
-    for p in tqdm(images, desc="spot", unit="img", disable=not progress):
-        words = spotter.spot(read_image(p))
-        for g in gt[p.stem]:
+    for image, gt_words in tqdm(samples, total=total, desc="spot", unit="img", disable=not progress):
+        words = spotter.spot(image)
+        for g in gt_words:
             if g.dont_care:
                 continue
             b = int(np.searchsorted(BINS, quad_height(g.quad), side="right")) - 1
@@ -65,15 +88,25 @@ def table(rows: dict[float, np.ndarray]) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data", help="ICDAR 2015 folder (images/, gt/)")
+    p.add_argument("data", nargs="?", help="ICDAR 2015 folder (images/, gt/)")
+    p.add_argument("--synthetic-small", type=int, metavar="N", help="N synthetic scenes of small words instead")
     p.add_argument("--model", default=None)
     p.add_argument("--scale", type=float, nargs="+", default=[1.0])
     a = p.parse_args(argv)
     try:
+        if (a.data is None) == (a.synthetic_small is None):
+            raise SpotrtError(f"input: found {'both a folder and' if a.data else 'neither a folder nor'} "
+                              "--synthetic-small, expected one of them")
+        if a.synthetic_small is not None and a.synthetic_small < 1:
+            raise SpotrtError(f"--synthetic-small: found {a.synthetic_small}, expected at least 1 scene")
         for s in a.scale:
             check_scale(s)  # all of them before the first (minutes-long) pass
-        images, gt = icdar_dataset(a.data)
-        rows = {s: tally(load_spotter(a.model, scale=s, min_score=0), images, gt) for s in a.scale}
+        if a.data is not None:
+            icdar_dataset(a.data)  # a bad folder fails before any model is loaded
+        rows = {}
+        for s in a.scale:
+            total, samples = folder_samples(a.data) if a.data else small_text_samples(a.synthetic_small)
+            rows[s] = tally(load_spotter(a.model, scale=s, min_score=0), samples, total)
     except SpotrtError as exc:
         print(f"recall_by_height: error: {exc}", file=sys.stderr)
         return 1

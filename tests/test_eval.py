@@ -403,11 +403,8 @@ def _recall_by_height():
 def test_recall_by_height_bins_found_and_read_words(tmp_path):
     from types import SimpleNamespace
 
-    import cv2
-
     rbh = _recall_by_height()
-    img = tmp_path / "img_1.png"
-    cv2.imwrite(str(img), np.zeros((200, 300, 3), np.uint8))
+    img = np.zeros((200, 300, 3), np.uint8)
     gt_words = {"img_1": [GTWord(box(0, 0, 50, 10), "ab"),      # 10 px: found, read right
                           GTWord(box(0, 20, 50, 32), "Cd-"),    # 12 px (bin edge goes up): found, misread
                           GTWord(box(0, 50, 90, 90), "efg"),    # 40 px: missed
@@ -415,7 +412,7 @@ def test_recall_by_height_bins_found_and_read_words(tmp_path):
     words = [SimpleNamespace(quad=box(0, 0, 50, 10), text="ab"), SimpleNamespace(quad=box(0, 20, 50, 31), text="cx"),
              SimpleNamespace(quad=box(0, 60, 20, 70), text="efg")]  # IoU with "efg" well under 0.5
     spotter = SimpleNamespace(spot=lambda frame: words)
-    t = rbh.tally(spotter, [img], gt_words, progress=False)
+    t = rbh.tally(spotter, [(img, gt_words["img_1"])], progress=False)
     assert t[:, 0].tolist() == [1, 1, 1] and t[:, 1].tolist() == [1, 1, 0] and t[:, -1].tolist() == [1, 0, 0]
     assert t[0].sum() == 3
     lines = rbh.table({1.0: t, 1.5: t})
@@ -426,8 +423,23 @@ def test_recall_by_height_bins_found_and_read_words(tmp_path):
 
 def test_recall_by_height_bad_input_is_one_line(tmp_path):
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "recall_by_height.py"
-    for args, expected in ((["--scale", "1", "9"], "scale: found 9.0"), ([], "found no images/ and gt/ folders")):
-        proc = subprocess.run([sys.executable, str(script), str(tmp_path), *args], capture_output=True, text=True)
+    for args, expected in (([str(tmp_path), "--scale", "1", "9"], "scale: found 9.0"),
+                           ([str(tmp_path)], "found no images/ and gt/ folders"),
+                           ([str(tmp_path), "--synthetic-small", "3"], "found both a folder and --synthetic-small"),
+                           ([], "found neither a folder nor --synthetic-small"),
+                           (["--synthetic-small", "0"], "--synthetic-small: found 0")):
+        proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 1 and len(lines) == 1 and expected in lines[0], proc.stderr
         assert lines[0].startswith("recall_by_height: error: ")
+
+
+def test_recall_by_height_small_synthetic_words_are_small(untrained_weights):
+    from spotrt.api import load_spotter
+
+    rbh = _recall_by_height()
+    total, samples = rbh.small_text_samples(3)
+    heights = [rbh.quad_height(g.quad) for _, words in samples for g in words]
+    assert total == 3 and heights and max(heights) < 30 and min(heights) > 5
+    t = rbh.tally(load_spotter(untrained_weights, min_score=0), rbh.small_text_samples(2)[1], progress=False)
+    assert t[0].sum() > 0 and t[0, -1] == 0 and (t[1] <= t[0]).all() and (t[2] <= t[1]).all()
