@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # INT8 (Q/DQ on ONNX Runtime CPU) against FP32 on the same exported graph: end-to-end hmean on held-out
 # synthetic scenes and on ICDAR 2015 dev (issue 4's gate: at most 1.0 point lost), and the speed ratio.
-#   bash benchmarks/int8_accuracy.sh [WEIGHTS] [OUT_DIR]      (N_SYN=50 CAL_FRAMES=64 METHOD=percentile)
+#   bash benchmarks/int8_accuracy.sh [WEIGHTS] [OUT_DIR]      (N_SYN=200 CAL_FRAMES=64 METHOD=percentile)
 # Calibration never sees the evaluation images: the 256x512 graph is calibrated on synthetic scenes
 # of another seed, the 736x1280 graph on frames of the real video ../shared/data/video/sign_bw_960x506.mp4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-spotrt/weights/spotrt_light.safetensors}
 OUT=${2:-out/int8}
-N_SYN=${N_SYN:-50}
+N_SYN=${N_SYN:-200}
 CAL_FRAMES=${CAL_FRAMES:-64}
 METHOD=${METHOD:-percentile}
 DEV=${DEV:-../shared/data/ic15_dev}
