@@ -35,9 +35,8 @@ def quad_height(q: np.ndarray) -> float:
     return float(np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
 
 
-def folder_samples(data):
-    """(image, ground-truth words) of an ICDAR 2015 folder, read one at a time."""
-    images, gt = icdar_dataset(data)
+def folder_samples(images, gt):
+    """(image, ground-truth words) of an ICDAR 2015 folder (icdar_dataset's), read one at a time."""
     return len(images), ((read_image(p), gt[p.stem]) for p in images)
 
 
@@ -101,11 +100,10 @@ def main(argv=None) -> int:
             raise SpotrtError(f"--synthetic-small: found {a.synthetic_small}, expected at least 1 scene")
         for s in a.scale:
             check_scale(s)  # all of them before the first (minutes-long) pass
-        if a.data is not None:
-            icdar_dataset(a.data)  # a bad folder fails before any model is loaded
+        dataset = icdar_dataset(a.data) if a.data is not None else None  # a bad folder fails before any load
         rows = {}
         for s in a.scale:
-            total, samples = folder_samples(a.data) if a.data else small_text_samples(a.synthetic_small)
+            total, samples = folder_samples(*dataset) if dataset else small_text_samples(a.synthetic_small)
             rows[s] = tally(load_spotter(a.model, scale=s, min_score=0), samples, total)
     except SpotrtError as exc:
         print(f"recall_by_height: error: {exc}", file=sys.stderr)
