@@ -10,7 +10,7 @@ evaluation's 1 nor the validation's 2), to compare real small text with the synt
 
 For every legible ground-truth word (not ``###``): found = some word read by the model overlaps it
 with IoU > 0.5 (the best overlapping one), read right = that word's text equals the ground truth's
-letters and digits, case-insensitively. Heights are the quad's (mean of its two sides) in the image's
+letters and digits, case-insensitively (``normalize_text``, as ``recognition_accuracy``). Heights are the quad's (mean of its two sides) in the image's
 pixels. A diagnostic for the model card, not the ICDAR protocol (``spotrt eval`` is that).
 """
 
@@ -25,7 +25,8 @@ from tqdm import tqdm
 from spotrt.api import check_scale, load_spotter
 from spotrt.errors import SpotrtError
 from spotrt.eval.icdar15 import GTWord, polygon_iou
-from spotrt.eval.runner import icdar_dataset
+from spotrt.data.charset import normalize_text
+from spotrt.eval.runner import icdar_dataset, synthetic_set
 from spotrt.imageops import read_image
 
 BINS = (0, 12, 16, 20, 28, 40, 10_000)
@@ -45,10 +46,8 @@ def small_text_samples(n: int, height: int = 256, width: int = 512):
     from spotrt.data.synth import SynthGenerator
 
     gen = SynthGenerator(augment=True, small_text=1.0)
-    rng = np.random.default_rng([3, 424242, 2])
-    seeds = [int(rng.integers(2**31)) for _ in range(n)]
     return n, ((sc.image, [GTWord(w.quad, w.text) for w in sc.words])
-               for sc in (gen.scene(s, 2, height, width) for s in seeds))
+               for _, sc in synthetic_set(n, 2, 3, height, width, generator=gen))
 
 
 def tally(spotter, samples, total: int | None = None, progress: bool = True) -> np.ndarray:
@@ -65,7 +64,7 @@ def tally(spotter, samples, total: int | None = None, progress: bool = True) -> 
             if ious and max(ious) > 0.5:
                 t[1, b] += 1
                 best = words[int(np.argmax(ious))]
-                t[2, b] += best.text.lower() == "".join(c for c in g.text.lower() if c.isalnum())
+                t[2, b] += normalize_text(best.text) == normalize_text(g.text)
     return t
 
 

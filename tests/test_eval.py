@@ -400,7 +400,7 @@ def _recall_by_height():
     return mod
 
 
-def test_recall_by_height_bins_found_and_read_words(tmp_path):
+def test_recall_by_height_bins_found_and_read_words():
     from types import SimpleNamespace
 
     rbh = _recall_by_height()

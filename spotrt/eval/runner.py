@@ -114,11 +114,13 @@ def recognition_accuracy(spotter, data_dir, progress=True) -> dict:
     return {"words": total, "correct": correct, "accuracy": correct / total if total else 0.0}
 
 
-def synthetic_set(n: int, level: int, seed: int, height: int, width: int):
-    """Held-out synthetic scenes: seeds drawn from a stream training never uses."""
+def synthetic_set(n: int, level: int, seed: int, height: int, width: int, generator=None):
+    """Held-out synthetic scenes: seeds drawn from a stream training never uses.
+
+    `generator`: the SynthGenerator to draw them with (default: the plain one, the evaluation scenes)."""
     from ..data.synth import SynthGenerator
 
-    gen = SynthGenerator()
+    gen = generator if generator is not None else SynthGenerator()
     rng = np.random.default_rng([seed, 424242, level])
     for i in range(n):
         yield f"syn_{i}", gen.scene(int(rng.integers(2**31)), level, height, width)
