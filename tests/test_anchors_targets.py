@@ -258,3 +258,71 @@ def test_jitter_boxes_within_amount():
     assert torch.equal(out, jitter_boxes(gt, gen(2), copies=50, amount=0.12))
     assert jitter_boxes(gt, gen(), copies=0).shape == (0, 4)
     assert jitter_boxes(torch.zeros((0, 4)), gen(), copies=3).shape == (0, 4)
+
+
+# ---------------------------------------------------------------- proposal levels and ignored regions
+
+def test_multi_level_anchors_line_up_with_the_tpn_outputs():
+    """Level i runs at stride 8 * 2**i on features halved (rounding up) i times; the TPN's outputs
+    are the levels concatenated finest first, each level position-major then anchor, like the anchors."""
+    cfg = SpotterConfig(feat_channels=8, anchor_heights=(10.0, 20.0), anchor_ratios=(1.0, 3.0),
+                        level_anchor_heights=((60.0,), (150.0, 250.0)))
+    assert cfg.proposal_levels == [(8, (10.0, 20.0)), (16, (60.0,)), (32, (150.0, 250.0))]
+    fh, fw = 5, 7
+    assert [B.level_size(fh, fw, lv) for lv in range(3)] == [(5, 7), (3, 4), (2, 2)]
+    anchors = B.make_level_anchors(cfg, fh, fw)
+    counts = [5 * 7 * 4, 3 * 4 * 2, 2 * 2 * 4]
+    assert anchors.shape == (sum(counts), 4)
+    tpn = TextProposalNetwork(cfg).eval()
+    logits, deltas = tpn(torch.randn(2, 8, fh, fw))
+    assert logits.shape == (2, sum(counts)) and deltas.shape == (2, sum(counts), 4)
+    # the second level's first anchor: centre (8, 8) at stride 16, 60x60; the third level's last:
+    # centre (48, 48) at stride 32, 750x250
+    lv1 = anchors[counts[0]]
+    assert lv1.tolist() == [8 - 30, 8 - 30, 8 + 30, 8 + 30]
+    last = anchors[-1]
+    assert last.tolist() == [48 - 375, 48 - 125, 48 + 375, 48 + 125]
+    # level heads see their own level: zeroing the coarse features' head changes only their slots
+    with torch.no_grad():
+        tpn.level_cls[1].weight.zero_()
+        tpn.level_cls[1].bias.fill_(7.0)
+        logits, _ = tpn(torch.randn(2, 8, fh, fw))
+    assert torch.all(logits[:, counts[0] + counts[1]:] == 7.0)
+    assert not torch.any(logits[:, : counts[0] + counts[1]] == 7.0)
+
+
+def test_old_configs_have_one_level():
+    import json
+
+    data = json.loads(SpotterConfig().to_json())
+    del data["level_anchor_heights"]  # a weights file written before proposal levels existed
+    cfg = SpotterConfig.from_json(json.dumps(data))
+    assert cfg.level_anchor_heights == () and len(cfg.proposal_levels) == 1
+    with pytest.raises(ValueError, match="level_anchor_heights"):
+        SpotterConfig(level_anchor_heights=((),))
+
+
+def test_box_ioa():
+    a = torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
+    b = torch.tensor([[5.0, 0.0, 100.0, 10.0]])
+    assert B.box_ioa(a, b).flatten().tolist() == [0.5, 0.0]
+
+
+def test_ignored_regions_make_no_negatives_and_keep_positives():
+    anchors = torch.tensor([[0.0, 0.0, 20.0, 10.0],     # inside the ignored region
+                            [100.0, 0.0, 120.0, 10.0],  # the word
+                            [200.0, 0.0, 220.0, 10.0]])  # background
+    gt = torch.tensor([[100.0, 0.0, 120.0, 10.0]])
+    ignore = torch.tensor([[0.0, 0.0, 30.0, 12.0]])
+    plain, _ = anchor_targets(anchors, gt, gen())
+    labels, _ = anchor_targets(anchors, gt, gen(), ignore=ignore)
+    assert plain.tolist() == [0, 1, 0]
+    assert labels.tolist() == [-1, 1, 0]
+    # an ignored region over the word does not take its positive away
+    over, _ = anchor_targets(anchors, gt, gen(), ignore=gt.clone())
+    assert over[1] == 1
+    # no words at all: still no negatives inside the ignored region
+    empty, _ = anchor_targets(anchors, gt[:0], gen(), ignore=ignore)
+    assert empty.tolist() == [-1, 0, 0]
+    r_labels, *_ = region_targets(anchors, gt, gen(), ignore=ignore)
+    assert r_labels.tolist() == [-1, 1, 0]

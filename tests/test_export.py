@@ -95,6 +95,25 @@ def test_graph_equals_torch(exported_small, kind):
     compare_with_torch(model, paths[kind], batch=1)
 
 
+@pytest.mark.parametrize("kind", ["plugin", "portable"])
+def test_proposal_levels_export_and_equal_torch(tmp_path, kind):
+    """Extra proposal levels (strides 16 and 32) go into both graphs and rank with the stride-8 ones."""
+    model = small_spotter(seed=2, level_anchor_heights=((40.0, 64.0), (100.0,)))
+    with torch.no_grad():
+        for cls in model.tpn.level_cls:
+            cls.weight.mul_(20.0)
+            cls.bias.zero_()
+    paths = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=1, kinds=(kind,))
+    compare_with_torch(model, paths[kind], batch=1, seed=4)
+    graph = onnx.load(str(paths[kind])).graph
+    assert any(n.name.startswith("/tpn/level_cls.1/") for n in graph.node)
+    from spotrt.calibration.qdq import select_nodes
+
+    quantized = [q.name for q in select_nodes(graph)]
+    assert any(q.startswith("/tpn/down.1/") for q in quantized)        # the level's conv is INT8
+    assert not any(q.startswith(("/tpn/level_cls", "/tpn/level_reg")) for q in quantized)  # its heads stay float
+
+
 def test_batch_and_other_charset_and_word_length(tmp_path):
     model = small_spotter(seed=5, charset="abcxyz", max_word_len=5).train()
     paths = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=2, kinds=("portable",))

@@ -1,7 +1,8 @@
 """Q/DQ insertion: which nodes are quantized, and the rewritten graph (explicit INT8 quantization).
 
 Quantized (int8, symmetric, zero point 0, the only kind TensorRT accepts):
-- every `Conv` with a constant weight, except the proposal heads `/tpn/cls/` and `/tpn/reg/`:
+- every `Conv` with a constant weight, except the proposal heads `/tpn/cls/`, `/tpn/reg/` (and
+  `/tpn/level_cls.N/`, `/tpn/level_reg.N/` of the coarser proposal levels):
   activation input per tensor, weight per output channel (axis 0), bias as int32 with scale
   s_x * s_w[c] (what ONNX Runtime's QLinearConv fusion needs; `tensorrt_build` folds it back to
   float for TensorRT), and the output per tensor (so ONNX Runtime fuses DQ -> Conv -> Q into one
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KEEP_FLOAT_CONV = re.compile(r"^/tpn/(cls|reg)/")
+KEEP_FLOAT_CONV = re.compile(r"^/tpn/(cls|reg|level_cls\.\d+|level_reg\.\d+)/")
 QUANT_MATMUL = re.compile(r"^/encoder/")
 INT8_MAX = 127
 

@@ -183,7 +183,7 @@ class ExportSpotter(nn.Module):
         self.plugins = plugins
         c = model.cfg
         fh, fw = -(-input_size[0] // c.stride), -(-input_size[1] // c.stride)
-        self.register_buffer("anchors", B.make_anchors(c.anchor_heights, c.anchor_ratios, c.stride, fh, fw), persistent=False)
+        self.register_buffer("anchors", B.make_level_anchors(c, fh, fw), persistent=False)
 
     def propose_one(self, logits, deltas):
         c = self.cfg

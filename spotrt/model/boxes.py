@@ -25,6 +25,24 @@ def make_anchors(heights, ratios, stride: int, feat_h: int, feat_w: int) -> torc
     return torch.cat([centers - half, centers + half], dim=-1).reshape(-1, 4)
 
 
+def level_size(feat_h: int, feat_w: int, level: int) -> tuple[int, int]:
+    """Feature size of proposal level `level` (0 = the stride-8 features): each level halves it,
+    rounding up, as a 3x3 convolution with stride 2 and padding 1 does."""
+    for _ in range(level):
+        feat_h, feat_w = (feat_h + 1) // 2, (feat_w + 1) // 2
+    return feat_h, feat_w
+
+
+def make_level_anchors(cfg, feat_h: int, feat_w: int) -> torch.Tensor:
+    """Anchors of every proposal level of `cfg`, concatenated finest level first, (N, 4); the order
+    of the proposal network's concatenated outputs. `feat_h, feat_w`: the stride-8 feature size."""
+    parts = []
+    for level, (stride, heights) in enumerate(cfg.proposal_levels):
+        fh, fw = level_size(feat_h, feat_w, level)
+        parts.append(make_anchors(heights, cfg.anchor_ratios, stride, fh, fw))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pairwise IoU of (N,4) and (M,4) boxes -> (N,M)."""
     area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
@@ -34,6 +52,15 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     wh = (rb - lt).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
     return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-6)
+
+
+def box_ioa(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise share of each (N,4) box `a` covered by each (M,4) box `b` -> (N,M)."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    return wh[..., 0] * wh[..., 1] / area_a[:, None].clamp(min=1e-6)
 
 
 def encode(ref: torch.Tensor, target: torch.Tensor, weights=(1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:

@@ -28,6 +28,9 @@ class SpotterConfig:
     # Text-shaped anchors: every height combined with every width/height ratio.
     anchor_heights: tuple[float, ...] = (10.0, 16.0, 26.0, 42.0, 68.0)
     anchor_ratios: tuple[float, ...] = (1.0, 2.0, 3.5, 6.0, 10.0)
+    # Larger text on coarser proposal levels: level i (1-based) runs the proposal network on features
+    # downsampled to stride * 2**i, with these anchor heights (and the same ratios). Empty: one level.
+    level_anchor_heights: tuple[tuple[float, ...], ...] = ()
     pre_nms_top_n: int = 800
     max_proposals: int = 48          # K: proposals per image, padded, with a valid count
     proposal_nms_iou: float = 0.7
@@ -54,6 +57,10 @@ class SpotterConfig:
     def __post_init__(self) -> None:
         self.anchor_heights = tuple(float(h) for h in self.anchor_heights)
         self.anchor_ratios = tuple(float(r) for r in self.anchor_ratios)
+        self.level_anchor_heights = tuple(tuple(float(h) for h in hs) for hs in self.level_anchor_heights)
+        if any(not hs for hs in self.level_anchor_heights):
+            raise ValueError(f"config level_anchor_heights: found {self.level_anchor_heights}, expected a "
+                             "non-empty list of heights for every extra level")
         self.mean = tuple(float(m) for m in self.mean)
         self.std = tuple(float(s) for s in self.std)
         if self.backbone not in BACKBONES:
@@ -71,6 +78,14 @@ class SpotterConfig:
     @property
     def num_anchors(self) -> int:
         return len(self.anchor_heights) * len(self.anchor_ratios)
+
+    @property
+    def proposal_levels(self) -> list[tuple[int, tuple[float, ...]]]:
+        """(stride, anchor heights) of every proposal level, finest first."""
+        levels = [(self.stride, self.anchor_heights)]
+        for i, hs in enumerate(self.level_anchor_heights, start=1):
+            levels.append((self.stride * 2**i, hs))
+        return levels
 
     @property
     def num_classes(self) -> int:

@@ -10,7 +10,13 @@ from .config import SpotterConfig
 
 
 class TextProposalNetwork(nn.Module):
-    """RPN over text-shaped anchors: per position and anchor, a text score and box deltas."""
+    """RPN over text-shaped anchors: per position and anchor, a text score and box deltas.
+
+    With `level_anchor_heights`, the stride-8 features are also downsampled (a 3x3 stride-2
+    convolution per level) to coarser levels whose positions see whole large words; the 3x3 trunk is
+    shared by all levels, each level has its own 1x1 score and box layers, and the outputs of all
+    levels are concatenated (finest first), in the order of `boxes.make_level_anchors`.
+    """
 
     def __init__(self, cfg: SpotterConfig) -> None:
         super().__init__()
@@ -18,17 +24,36 @@ class TextProposalNetwork(nn.Module):
         self.conv = conv_bn(c, 96, k=3, dilation=2)
         self.cls = nn.Conv2d(96, cfg.num_anchors, 1)
         self.reg = nn.Conv2d(96, cfg.num_anchors * 4, 1)
-        nn.init.normal_(self.reg.weight, std=0.01)
-        nn.init.zeros_(self.reg.bias)
-        nn.init.constant_(self.cls.bias, -4.0)  # rare positives: start from a low text prior
+        n_ratios = len(cfg.anchor_ratios)
+        self.down = nn.ModuleList(conv_bn(c, c, stride=2) for _ in cfg.level_anchor_heights)
+        self.level_cls = nn.ModuleList(nn.Conv2d(96, len(hs) * n_ratios, 1) for hs in cfg.level_anchor_heights)
+        self.level_reg = nn.ModuleList(nn.Conv2d(96, len(hs) * n_ratios * 4, 1) for hs in cfg.level_anchor_heights)
+        for cls, reg in zip([self.cls, *self.level_cls], [self.reg, *self.level_reg]):
+            nn.init.normal_(reg.weight, std=0.01)
+            nn.init.zeros_(reg.bias)
+            nn.init.constant_(cls.bias, -4.0)  # rare positives: start from a low text prior
+
+    @staticmethod
+    def _flat(logit_map: torch.Tensor, delta_map: torch.Tensor):
+        b = logit_map.shape[0]
+        return logit_map.permute(0, 2, 3, 1).reshape(b, -1), delta_map.permute(0, 2, 3, 1).reshape(b, -1, 4)
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> logits (B, Hf*Wf*A), deltas (B, Hf*Wf*A, 4), ordered like make_anchors."""
+        """-> logits (B, N), deltas (B, N, 4): every level's positions x anchors, ordered like
+        make_level_anchors."""
         x = self.conv(feats)
-        b = x.shape[0]
-        logits = self.cls(x).permute(0, 2, 3, 1).reshape(b, -1)
-        deltas = self.reg(x).permute(0, 2, 3, 1).reshape(b, -1, 4)
-        return logits, deltas
+        logits, deltas = self._flat(self.cls(x), self.reg(x))
+        if not len(self.down):
+            return logits, deltas
+        all_logits, all_deltas = [logits], [deltas]
+        f = feats
+        for down, cls, reg in zip(self.down, self.level_cls, self.level_reg):
+            f = down(f)
+            y = self.conv(f)
+            lg, dl = self._flat(cls(y), reg(y))
+            all_logits.append(lg)
+            all_deltas.append(dl)
+        return torch.cat(all_logits, dim=1), torch.cat(all_deltas, dim=1)
 
 
 class RegionEncoder(nn.Module):

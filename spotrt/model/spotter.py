@@ -61,9 +61,9 @@ class Spotter(nn.Module):
 
     def anchors(self, feat_h: int, feat_w: int, device) -> torch.Tensor:
         key = (feat_h, feat_w)
+        c = self.cfg
         if key not in self._anchor_cache:
-            c = self.cfg
-            self._anchor_cache[key] = B.make_anchors(c.anchor_heights, c.anchor_ratios, c.stride, feat_h, feat_w)
+            self._anchor_cache[key] = B.make_level_anchors(c, feat_h, feat_w)
         return self._anchor_cache[key].to(device)
 
     def propose(self, logits, deltas, anchors, img_h: int, img_w: int):

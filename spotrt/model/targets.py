@@ -36,17 +36,31 @@ def sample_labels(labels: torch.Tensor, num: int, pos_fraction: float, gen: torc
     return out
 
 
-def anchor_targets(anchors, gt_boxes, gen, pos_iou=0.5, neg_iou=0.3, num=256, pos_fraction=0.5):
+IGNORE_IOA = 0.5  # a negative this much inside an ignored region is neither positive nor negative
+
+
+def _ignore_negatives(labels: torch.Tensor, boxes: torch.Tensor, ignore: torch.Tensor | None) -> None:
+    """Negatives mostly inside an ignored region (don't care, or a word cut by a crop) become -1."""
+    if ignore is None or ignore.shape[0] == 0:
+        return
+    neg = torch.nonzero(labels == 0).flatten()
+    if len(neg):
+        inside = B.box_ioa(boxes[neg], ignore).max(dim=1).values >= IGNORE_IOA
+        labels[neg[inside]] = -1
+
+
+def anchor_targets(anchors, gt_boxes, gen, pos_iou=0.5, neg_iou=0.3, num=256, pos_fraction=0.5, ignore=None):
     """-> labels (A,) 1/0/-1 and regression targets (A,4) for one image.
 
     Positives: IoU >= pos_iou, and for every word the anchors of its highest IoU (so small and very
-    wide words still get one).
+    wide words still get one). `ignore` (M,4): regions where no anchor is a negative.
     """
     a = anchors.shape[0]
     labels = torch.full((a,), -1, dtype=torch.long)
     reg = torch.zeros((a, 4))
     if gt_boxes.shape[0] == 0:
         labels[:] = 0
+        _ignore_negatives(labels, anchors, ignore)
         return sample_labels(labels, num, pos_fraction, gen), reg
     iou = B.box_iou(anchors, gt_boxes)
     best_iou, best_gt = iou.max(dim=1)
@@ -58,6 +72,7 @@ def anchor_targets(anchors, gt_boxes, gen, pos_iou=0.5, neg_iou=0.3, num=256, po
             hits = torch.nonzero(iou[:, j] >= gt_best[j] - 1e-6).flatten()
             labels[hits] = 1
             best_gt[hits] = j
+    _ignore_negatives(labels, anchors, ignore)
     reg = B.encode(anchors, gt_boxes[best_gt])
     return sample_labels(labels, num, pos_fraction, gen), reg
 
@@ -72,17 +87,22 @@ def jitter_boxes(gt_boxes: torch.Tensor, gen: torch.Generator, copies: int, amou
     return g + noise
 
 
-def region_targets(rois, gt_boxes, gen, pos_iou=0.5, neg_iou=0.4, num=32, pos_fraction=0.5):
-    """-> labels (R,), regression targets (R,4), matched word index (R,) and IoU (R,)."""
+def region_targets(rois, gt_boxes, gen, pos_iou=0.5, neg_iou=0.4, num=32, pos_fraction=0.5, ignore=None):
+    """-> labels (R,), regression targets (R,4), matched word index (R,) and IoU (R,).
+
+    `ignore` (M,4): regions where no roi is a negative."""
     r = rois.shape[0]
     if gt_boxes.shape[0] == 0:
-        labels = sample_labels(torch.zeros(r, dtype=torch.long), num, pos_fraction, gen)
+        labels = torch.zeros(r, dtype=torch.long)
+        _ignore_negatives(labels, rois, ignore)
+        labels = sample_labels(labels, num, pos_fraction, gen)
         return labels, torch.zeros((r, 4)), torch.full((r,), -1, dtype=torch.long), torch.zeros(r)
     iou = B.box_iou(rois, gt_boxes)
     best_iou, best_gt = iou.max(dim=1)
     labels = torch.full((r,), -1, dtype=torch.long)
     labels[best_iou < neg_iou] = 0
     labels[best_iou >= pos_iou] = 1
+    _ignore_negatives(labels, rois, ignore)
     labels = sample_labels(labels, num, pos_fraction, gen)
     reg = B.encode(rois, gt_boxes[best_gt], DET_WEIGHTS)
     return labels, reg, best_gt, best_iou
