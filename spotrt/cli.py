@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import SpotrtError
@@ -77,14 +78,27 @@ def cmd_read(a) -> int:
 
 
 def _print_table(results: dict) -> None:
-    print(f"| {'metric':<18} | precision | recall | hmean  |")
-    print("|" + "-" * 20 + "|-----------|--------|--------|")
+    if any(isinstance(r, dict) and "hmean" in r for r in results.values()):
+        print(f"| {'metric':<18} | precision | recall | hmean  |")
+        print("|" + "-" * 20 + "|-----------|--------|--------|")
     for key, r in results.items():
         if isinstance(r, dict) and "hmean" in r:
             print(f"| {key:<18} | {r['precision']:.4f}    | {r['recall']:.4f} | {r['hmean']:.4f} |")
     if "recognition" in results:
         r = results["recognition"]
         print(f"recognition accuracy on {r['words']} ground-truth crops: {r['accuracy']:.4f}")
+    if "crops" in results:
+        r = results["crops"]
+        print(f"word accuracy on {r['words']} crops ({results.get('dataset', '')}): {r['accuracy']:.4f}")
+        for name in ("by_kind", "by_length"):
+            cells = ", ".join(f"{k} {v['accuracy']:.3f} ({v['words']})" for k, v in r[name].items())
+            print(f"  {name.replace('_', ' ')}: {cells}")
+
+
+def _shared_backgrounds():
+    """../shared/data/backgrounds beside the project, when it is there."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "backgrounds"
+    return path if path.is_dir() else None
 
 
 def cmd_eval(a) -> int:
@@ -97,8 +111,26 @@ def cmd_eval(a) -> int:
     else:
         from .api import load_spotter
 
+        if a.synthetic < 0 or a.synthetic_crops < 0:
+            raise SpotrtError(f"eval --synthetic/--synthetic-crops: found {min(a.synthetic, a.synthetic_crops)}, "
+                              "expected a number of images >= 1")
+        if a.crops:
+            from .eval.crops import read_crop_set
+
+            items = read_crop_set(a.crops)  # a bad folder fails before the model loads
         spotter = load_spotter(a.model, a.backend, a.device, scale=a.scale, min_score=a.min_score)
-        if a.synthetic:
+        if a.crops or a.synthetic_crops:
+            from .eval import crops as C
+
+            vocab = C.dictionary()
+            if a.crops:
+                results = {"dataset": str(a.crops), "crops": C.crop_accuracy(spotter, items, vocab, not a.quiet)}
+            else:
+                gen = C.synthetic_crops(a.synthetic_crops, a.level, backgrounds_dir=_shared_backgrounds())
+                items = [(img, label, kind) for _, img, label, kind in gen]
+                results = {"dataset": f"held-out synthetic crops, level {a.level}, {a.synthetic_crops} words",
+                           "crops": C.crop_accuracy(spotter, items, vocab, not a.quiet)}
+        elif a.synthetic:
             results = runner.evaluate_synthetic(spotter, a.synthetic, a.level, a.seed, progress=not a.quiet)
         else:
             lexicons = runner.LEXICONS if a.lexicon == "all" else ("none",) if a.lexicon == "none" else ("none", a.lexicon)
@@ -134,11 +166,34 @@ def cmd_train(a) -> int:
         raise SpotrtError(f"train --small-text: found {a.small_text}, expected a fraction in [0, 1]")
     if a.small_text and not a.augment:
         raise SpotrtError("train --small-text: found it with --no-augment, expected --augment (it is augmentation)")
+    if a.levels:
+        try:
+            model["level_anchor_heights"] = tuple(tuple(float(h) for h in lv.split(",")) for lv in a.levels.split("/"))
+        except ValueError:
+            raise SpotrtError(f"train --levels: found {a.levels!r}, expected heights like '110,176/280,448'") from None
+    from .export.onnx_export import _check_size, parse_size
+
+    height, width = _check_size(parse_size(a.size))
+    if a.continue_from and (a.init or a.resume):
+        raise SpotrtError("train --continue-from: found it with --init or --resume, expected it alone")
+    if a.real_scenes < 0 or a.real_scenes > a.batch:
+        raise SpotrtError(f"train --real-scenes: found {a.real_scenes}, expected 0..--batch ({a.batch})")
+    for flag, value in (("--paste-share", a.paste_share), ("--label-smoothing", a.label_smoothing)):
+        if not 0.0 <= value < 1.0:
+            raise SpotrtError(f"train {flag}: found {value}, expected a fraction in [0, 1)")
+    if a.real_scenes and not a.scene_root:
+        raise SpotrtError("train --real-scenes: found no --scene-root, expected the ICDAR 2015 training folder")
+    for flag, path in (("--scene-root", a.scene_root), ("--backgrounds", a.backgrounds), ("--real-crops", a.real_crops)):
+        if path and not Path(path).is_dir():
+            raise SpotrtError(f"train {flag} {path}: found no such folder, expected a directory")
     tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, mosaics=a.mosaics, lr=a.lr, warmup=a.warmup,
                      curriculum=a.curriculum, mosaic_curriculum=a.mosaic_curriculum, seed=a.seed,
                      device=a.device, real_crops=a.real_crops, real_fraction=a.real_fraction, init=a.init,
                      augment=a.augment, small_text=a.small_text, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
-                     model=model)
+                     height=height, width=width, real_scenes=a.real_scenes, scene_root=a.scene_root,
+                     open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16, model=model,
+                     continue_from=a.continue_from, paste_share=a.paste_share,
+                     label_smoothing=a.label_smoothing)
     try:
         from .train.batches import parse_curriculum
 
@@ -254,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--synthetic", type=int, default=0, metavar="N", help="score on N held-out synthetic scenes instead")
     e.add_argument("--level", type=int, default=1, choices=[0, 1, 2], help="curriculum level of --synthetic")
     e.add_argument("--seed", type=int, default=1, help="seed of --synthetic")
+    e.add_argument("--crops", default=None, metavar="DIR",
+                   help="word accuracy on a folder of word crops with a gt.txt ('word_1.png, \"Text\"' lines)")
+    e.add_argument("--synthetic-crops", type=int, default=0, metavar="N",
+                   help="word accuracy on N held-out synthetic crops (held-out fonts, open vocabulary, fixed seed)")
     e.add_argument("--lexicon", default="all", choices=["none", "generic", "weak", "strong", "all"])
     e.add_argument("--no-recognition", action="store_true", help="skip recognition accuracy on GT crops")
     e.add_argument("--submission", metavar="DIR", help="score existing res_*.txt files (needs --gt)")
@@ -286,11 +345,31 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--small-text", type=float, default=0.0, metavar="P",
                    help="with --augment: share of level-2 scene words drawn 8-24 px tall, the size of most "
                         "words in 1280x720 street photos (default 0)")
+    t.add_argument("--real-scenes", type=int, default=0, metavar="N",
+                   help="of the --batch scenes per step, N are augmented crops of real training scenes (--scene-root)")
+    t.add_argument("--scene-root", default=None, metavar="DIR",
+                   help="ICDAR 2015 training scenes (images/, gt/); every 10th image is held out for validation")
+    t.add_argument("--open-text", default=False, action=argparse.BooleanOptionalAction,
+                   help="synthetic text from an open vocabulary (wordfreq) and random strings (default: off)")
+    t.add_argument("--backgrounds", default=None, metavar="DIR", help="photographs behind synthetic words")
+    t.add_argument("--paste-share", type=float, default=0.0, metavar="P",
+                   help="share of the real scenes that also get 1-4 synthetic words where no text is labelled")
+    t.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                   help="label smoothing of the decoder's cross-entropy (default 0)")
+    t.add_argument("--size", default="256x512", metavar="HxW", help="training image size (default 256x512)")
+    t.add_argument("--bf16", default=False, action=argparse.BooleanOptionalAction,
+                   help="bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16; default: off)")
+    t.add_argument("--levels", default=None, metavar="H,H/H,H",
+                   help="anchor heights of extra proposal levels at strides 16, 32, ... (new or --init models), "
+                        "e.g. '110,176/280,448'")
     t.add_argument("--encoder-convs", type=int, default=None, help="conv blocks of the region encoder (0: plain)")
     t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
                    help="bidirectional region encoder LSTM (default: on for new models)")
     t.add_argument("--init", default=None, metavar="WEIGHTS", help="start from these weights (fine-tune)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--continue-from", default=None, metavar="WEIGHTS",
+                   help="continue a run on another machine from its weights-only checkpoint (last.safetensors): "
+                        "same flags, from the step stored in the file, with a fresh optimizer")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     t.add_argument("--workers", type=int, default=1, help="data generation processes")
@@ -404,8 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "eval" and not args.submission and not args.synthetic and not args.data:
-        print("spotrt: error: eval: found no --data, --synthetic or --submission, expected one of them", file=sys.stderr)
+    if args.command == "eval" and not (args.submission or args.synthetic or args.data or args.crops
+                                       or args.synthetic_crops):
+        print("spotrt: error: eval: found no --data, --synthetic, --crops, --synthetic-crops or --submission, "
+              "expected one of them", file=sys.stderr)
         return 1
     if args.command == "check" and not args.images and not args.synthetic:
         args.synthetic = 8

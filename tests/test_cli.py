@@ -130,6 +130,37 @@ def test_eval_needs_a_source(capsys):
     assert "--data" in one_error_line(capsys)
 
 
+def test_eval_crops_scores_reading_by_kind_and_length(tmp_path, untrained_weights, capsys):
+    import cv2
+    import numpy as np
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(crops / f"word_{i + 1}.png"), np.full((32, 80, 3), 40 * i, np.uint8))
+    (crops / "gt.txt").write_text('\ufeffword_1.png, "Hello"\r\nword_2.png, "42"\r\nword_3.png, "###"\r\n',
+                                  encoding="utf-8")
+    (crops / "kinds.txt").write_text("word_1.png,word\n")
+    out = tmp_path / "c.json"
+    assert main(["eval", "--crops", str(crops), "--model", str(untrained_weights), "--json", str(out), "--quiet"]) == 0
+    r = json.loads(out.read_text())["crops"]
+    assert r["words"] == 2  # '###' is not a word
+    assert set(r["by_kind"]) == {"word", "digits"} and r["by_kind"]["word"]["words"] == 1
+    assert set(r["by_length"]) == {"1-2", "5-6"}
+    assert r["correct"] == sum(c["correct"] for c in r["by_kind"].values())
+    assert "word accuracy on 2 crops" in capsys.readouterr().out
+
+
+def test_eval_crops_bad_folder_and_negative_counts(tmp_path, capsys):
+    assert main(["eval", "--crops", str(tmp_path)]) == 1
+    assert "found no gt.txt" in one_error_line(capsys)
+    (tmp_path / "gt.txt").write_text('word_9.png, "x"\n')
+    assert main(["eval", "--crops", str(tmp_path)]) == 1
+    assert "word_9.png is listed in gt.txt but absent" in one_error_line(capsys)
+    assert main(["eval", "--synthetic", "-5"]) == 1
+    assert "expected a number of images >= 1" in one_error_line(capsys)
+
+
 def test_eval_bad_dataset(tmp_path, untrained_weights, capsys):
     assert main(["eval", "--data", str(tmp_path), "--model", str(untrained_weights)]) == 1
     assert "images/ and gt/" in one_error_line(capsys)
@@ -160,6 +191,12 @@ def test_bad_curriculum(tmp_path, capsys):
     (["--small-text", "-0.1"], "train --small-text: found -0.1, expected a fraction in [0, 1]"),
     (["--small-text", "0.3", "--no-augment"], "train --small-text: found it with --no-augment, expected --augment"),
     (["--curriculum", "0:7"], "curriculum: found '0:7'"),
+    (["--real-scenes", "3", "--batch", "2"], "train --real-scenes: found 3, expected 0..--batch (2)"),
+    (["--real-scenes", "1"], "train --real-scenes: found no --scene-root"),
+    (["--scene-root", "/nonexistent/x"], "train --scene-root /nonexistent/x: found no such folder"),
+    (["--size", "100x200"], "input size 100x200: expected positive multiples of 32"),
+    (["--levels", "110,a"], "train --levels: found '110,a', expected heights like"),
+    (["--continue-from", "w.safetensors", "--resume"], "train --continue-from: found it with --init or --resume"),
 ])
 def test_train_bad_options(tmp_path, capsys, args, words):
     assert main(["train", "--out", str(tmp_path / "run"), *args]) == 1

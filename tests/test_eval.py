@@ -372,7 +372,7 @@ def test_choose_threshold_writes_its_choice_and_keeps_the_tensors(tmp_path, untr
     proc = _choose_threshold(w, "--images", 2, "--levels", "0", "--json", tmp_path / "t.json", "--write")
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "t.json").read_text())
-    assert data["seed"] == 2 and len(data["sweeps"]["0"]) == 20
+    assert data["seed"] == 2 and len(data["sweeps"]["L0"]) == 20
     assert config_of(w).word_score_thresh == data["chosen"]
     assert f"wrote word_score_thresh {data['chosen']:.2f}" in proc.stdout
     before, after = load_file(str(untrained_weights)), load_file(str(w))
@@ -386,6 +386,24 @@ def test_choose_threshold_refuses_the_test_stream(tmp_path, untrained_weights):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "choose_threshold: error: --seed: found 1, expected another stream (seed 1 is the held-out evaluation set)"]
+
+
+def test_choose_threshold_on_real_validation_scenes_and_never_on_dev(tmp_path, untrained_weights):
+    from test_scenes import _write_set
+
+    from spotrt.data.scenes import read_scene_set, write_camera_set
+
+    val = write_camera_set(read_scene_set(_write_set(tmp_path / "s", 2)), tmp_path / "val")
+    assert sorted(p.name for p in (val / "images").iterdir()) == ["img_1.jpg", "img_2.jpg"]
+    first = (val / "gt" / "gt_img_1.txt").read_text().splitlines()[0]
+    assert first == "400,338,560,338,560,371,400,371,Hello!"  # 960x640 -> 1280x720: x 4/3, y 9/8
+    proc = _choose_threshold(untrained_weights, "--data", val, "--levels", "none", "--json", tmp_path / "t.json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert list(data["sweeps"]) == ["real"] and len(data["sweeps"]["real"]) == 20
+    proc = _choose_threshold(untrained_weights, "--data", tmp_path / "ic15_dev", "--levels", "none")
+    assert proc.returncode == 1 and "ic15_dev is for measuring only" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------- recall by word height

@@ -2,7 +2,9 @@
 
 import json
 
+import cv2
 import numpy as np
+import pytest
 
 import torch
 
@@ -77,3 +79,66 @@ def test_custom_charset_trains(tmp_path):
     assert model.decoder.out.out_features == 11
     tokens, probs = model.decoder.greedy(torch.zeros(2, 5, 128), torch.ones(2, 5, dtype=torch.bool), torch.zeros(2, 128))
     assert tokens.shape == (2, 8) and int(tokens.max()) <= 10
+
+
+def test_real_scenes_levels_open_text_and_bf16_train(tmp_path):
+    """The real-scenes recipe on a tiny ICDAR-layout folder: real scene crops with ignored regions,
+    open-vocabulary text on photo backgrounds, extra proposal levels, bfloat16 autocast; the losses
+    are finite, the weights move and keep the levels in their config."""
+    pytest.importorskip("wordfreq")
+    from test_scenes import _write_set
+
+    scenes = _write_set(tmp_path / "scenes", 12)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(photos / f"p{i}.jpg"), np.random.default_rng(i).integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    tc = TrainConfig(out=str(tmp_path / "r"), steps=2, batch=2, mosaics=1, height=128, width=256, checkpoint_every=1,
+                     workers=0, warmup=1, curriculum="0:2", real_scenes=1, scene_root=str(scenes), open_text=True,
+                     backgrounds=str(photos), bf16=True, paste_share=0.5, label_smoothing=0.1,
+                     model={"level_anchor_heights": ((110.0,), (280.0,))})
+    out = train(tc)
+    log = [json.loads(ln) for ln in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all(np.isfinite(r["loss"]) and r["loss"] > 0 for r in log)
+    model = load_weights(out)
+    assert model.cfg.level_anchor_heights == ((110.0,), (280.0,))
+    assert len(model.tpn.down) == 2
+
+
+def test_batches_hold_real_scenes_first_and_ignore_per_image(tmp_path):
+    from test_scenes import _write_set
+
+    from spotrt.model.config import SpotterConfig
+    from spotrt.train.batches import BatchMaker
+
+    scenes = _write_set(tmp_path / "scenes", 12)
+    maker = BatchMaker(SpotterConfig(), 0, 3, 1, 128, 256, parse_curriculum("0:1"), None, 0.0, 16,
+                       SpotterConfig().charset, real_scenes=2, scene_root=str(scenes))
+    b = maker(0)
+    assert b.images.shape == (4, 3, 128, 256) and b.num_scenes == 3
+    assert len(b.ignore) == 4 and all(g.shape[1] == 4 for g in b.ignore)
+    assert b.ignore[2].shape[0] == 0 and b.ignore[3].shape[0] == 0  # synthetic scene and mosaic
+    # the real scenes' words are 'hello' (or detection-only when trimmed)
+    assert set(t for ts in b.texts[:2] for t in ts) <= {"hello", ""}
+    again = maker(0)
+    assert torch.equal(b.images, again.images)  # a batch is a pure function of (seed, step)
+
+
+def test_continue_from_a_weights_only_checkpoint(tmp_path):
+    """A new machine has only the committed last.safetensors: the run goes on from its step."""
+    from spotrt.train.loop import checkpoint_step
+
+    first = train(TrainConfig(out=str(tmp_path / "a"), steps=2, **SMALL))
+    assert checkpoint_step(first) == 2
+    moved = train(TrainConfig(out=str(tmp_path / "b"), steps=3, continue_from=str(first), **SMALL))
+    log = [json.loads(ln) for ln in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2]
+    assert checkpoint_step(moved) == 3
+    a, b = load_weights(first).state_dict(), load_weights(moved).state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].dtype.is_floating_point)
+    try:
+        train(TrainConfig(out=str(tmp_path / "c"), steps=2, continue_from=str(first), **SMALL))
+    except ValueError as exc:
+        assert "found step 2, expected fewer than --steps 2" in str(exc)
+    else:
+        raise AssertionError("continuing past the end must fail")

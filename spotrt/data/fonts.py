@@ -15,7 +15,24 @@ FONT_PACKAGES = (
     "font_manrope",
     "font_hanken_grotesk",
 )
-SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype",)
+SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
+# Debian font packages that `make fonts` installs for training (many families; some held out).
+DEBIAN_FONT_PACKAGES = (
+    "fonts-dejavu-core", "fonts-liberation", "fonts-freefont-ttf", "fonts-crosextra-carlito", "fonts-open-sans",
+    "fonts-cantarell", "fonts-firacode", "fonts-inconsolata", "fonts-oxygen", "fonts-roboto-slab",
+    "fonts-league-spartan", "fonts-comfortaa", "fonts-ebgaramond", "fonts-linuxlibertine", "fonts-quicksand",
+    "fonts-hack", "fonts-b612", "fonts-jetbrains-mono", "fonts-urw-base35",
+)
+# Families never used in training: the held-out synthetic crop set renders in these only.
+HELDOUT_FAMILIES = ("Carlito", "LiberationSerif", "Comfortaa", "B612", "B612Mono", "URWBookman", "Oxygen",
+                    "OxygenMono")
+# The fonts the held-out synthetic scenes of every earlier model were drawn with (pip packages and
+# DejaVu): the "legacy" set keeps those evaluation scenes the same whatever else is installed.
+LEGACY_FAMILY_PREFIXES = ("Roboto-", "Roboto", "SourceSansPro", "Caladea", "FjallaOne", "Lato", "Manrope",
+                          "HankenGrotesk", "DejaVu")
+SPLITS = ("legacy", "train", "heldout", "all")
+_STYLE_WORDS = ("Regular", "Bold", "Italic", "Oblique", "Light", "Medium", "Semibold", "SemiBold", "Black",
+                "ExtraBold", "Heavy", "Book", "Demi", "It")
 REQUIRED_GLYPHS = string.ascii_letters + string.digits
 
 # Names of faces that are unsuitable: script/handwriting, symbol/math, and hairline weights that
@@ -23,7 +40,7 @@ REQUIRED_GLYPHS = string.ascii_letters + string.digits
 _SKIP_WORDS = (
     "script", "hand", "brush", "cursive", "comic", "dancing", "pacifico", "caveat", "marker",
     "symbol", "math", "emoji", "dingbat", "wingding", "icon", "thin", "hairline", "extralight",
-    "ultralight", "variablefont", "[wght]",
+    "ultralight", "variablefont", "[wght]", "d050000l", "z003", "standardsymbols",
 )
 
 
@@ -90,16 +107,48 @@ def _find_fonts() -> tuple[str, ...]:
     return tuple(chosen[k] for k in sorted(chosen))
 
 
-def find_fonts() -> list[str]:
-    """Usable font files: the pip font packages' ``files/`` folders and /usr/share/fonts/truetype.
+def family(path: str) -> str:
+    """Font family of a file, from its name: 'LiberationSerif-BoldItalic.ttf' -> 'LiberationSerif',
+    'FreeSansBold.ttf' -> 'FreeSans'."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = stem.replace("_", "-").split("-")[0]
+    changed = True
+    while changed:
+        changed = False
+        for w in _STYLE_WORDS:
+            if name.endswith(w) and len(name) > len(w):
+                name, changed = name[: -len(w)], True
+    return name
 
-    Ordered by face name (independent of install location) and deduplicated; fonts missing any of a-zA-Z0-9, and script/handwriting/symbol or
-    hairline faces, are skipped. Raises RuntimeError when none is found.
+
+def _is_legacy(path: str) -> bool:
+    base = os.path.basename(path)
+    dejavu_core = base.startswith("DejaVu") and "/truetype/dejavu/" in path.replace(os.sep, "/")
+    return dejavu_core or (not base.startswith("DejaVu") and "/files/" in path.replace(os.sep, "/")
+                           and base.startswith(LEGACY_FAMILY_PREFIXES))
+
+
+def find_fonts(split: str = "legacy") -> list[str]:
+    """Usable font files: the pip font packages' ``files/`` folders and /usr/share/fonts.
+
+    Ordered by face name (independent of install location) and deduplicated; fonts missing any of
+    a-zA-Z0-9, and script/handwriting/symbol or hairline faces, are skipped. `split`: "legacy" (the
+    pip packages and DejaVu: the fonts of the held-out evaluation scenes), "train" (everything but
+    the held-out families), "heldout" (only `HELDOUT_FAMILIES`, for validation and tests) or
+    "all". Raises RuntimeError when none is found.
     """
+    if split not in SPLITS:
+        raise ValueError(f"font split: found {split!r}, expected one of {SPLITS}")
     fonts = list(_find_fonts())
+    if split == "legacy":
+        fonts = [f for f in fonts if _is_legacy(f)]
+    elif split == "train":
+        fonts = [f for f in fonts if family(f) not in HELDOUT_FAMILIES]
+    elif split == "heldout":
+        fonts = [f for f in fonts if family(f) in HELDOUT_FAMILIES]
     if not fonts:
         raise RuntimeError(
-            "no usable fonts found: install the font packages (pip install -e '.[train]') "
-            "or fonts-dejavu-core into /usr/share/fonts/truetype"
+            f"no usable fonts found for the {split!r} split: install the font packages (pip install -e "
+            "'.[train]', and `make fonts` for the Debian families)"
         )
     return fonts

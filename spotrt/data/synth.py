@@ -195,12 +195,20 @@ class SynthGenerator:
         charset: str = DEFAULT_CHARSET,
         augment: bool = False,
         small_text: float = 0.0,
+        text_source=None,
+        backgrounds: list[str] | None = None,
+        photo_share: float = 0.6,
+        big_text: float = 0.0,
     ):
         """``augment`` adds training-only variety on top of the levels: letter-spaced and condensed
         or extended words, larger text (up to 96 px at level 2) and more pasted real crops. It draws from its own
         random stream, so without it every scene and crop is exactly the held-out evaluation set.
         ``small_text`` (with ``augment``): the share of level-2 scene words drawn 8-24 px tall (log-uniform),
-        the sizes of most words in 1280x720 street photos."""
+        the sizes of most words in 1280x720 street photos.
+        ``text_source`` (a ``words.TextSource``): draws the text instead of the vocabulary (open
+        vocabulary and random strings). ``backgrounds``: photographs behind a ``photo_share`` of the
+        level 1-2 scenes and word crops. Without these two the generator is the one the held-out
+        evaluation scenes were always drawn from."""
         if fonts is None:
             from .fonts import find_fonts
 
@@ -220,6 +228,13 @@ class SynthGenerator:
             raise ValueError(f"small_text: found {small_text}, expected a fraction in [0, 1]")
         self.small_text = float(small_text)
         self._coords: dict[str, dict[str, np.ndarray]] = {}
+        self.text_source = text_source
+        self.backgrounds = list(backgrounds or [])
+        self.photo_share = float(photo_share)
+        if not 0.0 <= float(big_text) <= 1.0:
+            raise ValueError(f"big_text: found {big_text}, expected a fraction in [0, 1]")
+        self.big_text = float(big_text)
+        self._photo_cache: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ real crops
     def _filter_crops(self, crops):
@@ -256,6 +271,9 @@ class SynthGenerator:
     # ------------------------------------------------------------------ text
     def _text(self, rng: np.random.Generator) -> tuple[str, str]:
         """(string to render, normalised label)."""
+        if self.text_source is not None:
+            shown, label, _ = self.text_source.draw(rng)
+            return shown, label
         r = rng.random()
         if r < 0.70:
             label = self.vocabulary[int(rng.integers(len(self.vocabulary)))]
@@ -379,6 +397,10 @@ class SynthGenerator:
     # ------------------------------------------------------------------ backgrounds
     def _background(self, rng: np.random.Generator, level: int, h: int, w: int, clutter: bool = True) -> np.ndarray:
         """Float32 BGR background (h, w, 3) in 0..255 (shapes and distractors when ``clutter``)."""
+        if self.backgrounds and level > 0 and rng.random() < self.photo_share:
+            photo = self._photo(rng, h, w)
+            if photo is not None:
+                return photo
         sat = float(rng.uniform(0.1, 0.7))
         c0 = _with_lum(rng, rng.uniform(20, 235), sat)
         c1 = _with_lum(rng, np.clip(_lum(c0) + rng.normal(0, 60), 0, 255), sat)
@@ -412,6 +434,27 @@ class SynthGenerator:
         if clutter:
             self._clutter(rng, img, level)
         return img
+
+    def _photo(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray | None:
+        """A random crop of a random background photograph, zoomed to cover (h, w), float32."""
+        path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+        img = self._photo_cache.get(path)
+        if img is None:
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is None:
+                return None
+            self._photo_cache[path] = img
+        ih, iw = img.shape[:2]
+        zoom = max(h / ih, w / iw) * float(np.exp(rng.uniform(0.0, np.log(2.5))))
+        ch, cw = min(ih, int(np.ceil(h / zoom))), min(iw, int(np.ceil(w / zoom)))
+        y0, x0 = int(rng.integers(0, ih - ch + 1)), int(rng.integers(0, iw - cw + 1))
+        crop = img[y0:y0 + ch, x0:x0 + cw]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        out = cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        if rng.random() < 0.3:  # a darker or lighter scene
+            out *= np.float32(rng.uniform(0.5, 1.3))
+        return out
 
     @staticmethod
     def _gradient(rng, h, w, c0, c1):
@@ -695,6 +738,9 @@ class SynthGenerator:
                 text_h = max(lo, text_h * 0.6)
             if xr is not None and level == 2 and self.small_text and xr.random() < self.small_text:
                 text_h = float(np.exp(xr.uniform(np.log(_SMALL_TEXT[0]), np.log(_SMALL_TEXT[1]))))
+            elif xr is not None and level == 2 and self.big_text and not words and xr.random() < self.big_text:
+                # one large word (a sign filling much of the frame), up to 70 % of the scene's height
+                text_h = float(np.exp(xr.uniform(np.log(hi), np.log(max(hi + 1, 0.7 * height)))))
             if level == 2 and self.real_crops and rng.random() < real_p:
                 wd = self._place_real_crop(rng, canvas, occ, level, text_h, (height, width))
             else:
@@ -703,6 +749,31 @@ class SynthGenerator:
                 words.append(wd)
         image = self._finish(rng, canvas, level)
         return Scene(image=image, words=words)
+
+    def paste_words(self, image: np.ndarray, taken: np.ndarray, seed: int, n: int, level: int = 2) -> tuple[np.ndarray, list[Word]]:
+        """Render up to `n` words onto a real photograph (BGR uint8) where nothing is labelled yet
+        (`taken`: (m, 4) boxes of its words and don't-care regions), coloured against what lies
+        under them; pixels outside the pasted words are kept. -> (new image, the pasted words). SynthText's idea, without its segmentation and depth."""
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {level}")
+        h, w = image.shape[:2]
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(level), h, w, 31])
+        canvas = image.astype(np.float32)
+        occ = _Occupancy(h, w)
+        for x0, y0, x1, y1 in np.asarray(taken, np.float32).reshape(-1, 4):
+            occ.take(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32), pad=4)
+        lo, hi = 10.0, max(12.0, min(96.0, h / 3))
+        words: list[Word] = []
+        for _ in range(3 * n):
+            if len(words) >= n:
+                break
+            text_h = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+            wd = self._place_synth_word(rng, canvas, occ, level, text_h, (h, w))
+            if wd is not None:
+                words.append(wd)
+        if not words:
+            return image, words
+        return _to_uint8(canvas), words
 
     def word_crop(self, seed: int, level: int, height: int = 32, max_width: int = 256) -> tuple[np.ndarray, str]:
         """A tightly cropped single word (BGR uint8, ``height`` x width<=``max_width``) and its label."""

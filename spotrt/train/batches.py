@@ -7,6 +7,7 @@ resumed run sees the same data it would have seen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 
 from ..data.charset import normalize_text
 from ..data.readers import read_word_crops
+from ..data.scenes import SceneSampler, read_scene_set, split_scenes, validation_crops
 from ..data.synth import SynthGenerator
 
 
@@ -46,6 +48,10 @@ class Batch:
     boxes: list[torch.Tensor]       # per image (n,4) word boxes
     texts: list[list[str]]          # per image labels ('' = not readable: detection only)
     num_scenes: int
+    ignore: list[torch.Tensor] | None = None  # per image (m,4) regions no loss uses (don't care, cut words)
+
+    def ignore_of(self, i: int) -> torch.Tensor | None:
+        return self.ignore[i] if self.ignore is not None else None
 
 
 def degrade_crop(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -86,7 +92,9 @@ class BatchMaker:
 
     def __init__(self, cfg, seed: int, batch: int, mosaics: int, height: int, width: int,
                  curriculum, real_crops_root: str | None, real_fraction: float, max_len: int, charset: str,
-                 mosaic_curriculum=None, augment: bool = False, small_text: float = 0.0):
+                 mosaic_curriculum=None, augment: bool = False, small_text: float = 0.0,
+                 real_scenes: int = 0, scene_root: str | None = None, open_text: bool = False,
+                 backgrounds_root: str | None = None, paste_share: float = 0.0):
         self.cfg = cfg
         self.seed, self.batch, self.mosaics = seed, batch, mosaics
         self.height, self.width = height, width
@@ -97,6 +105,14 @@ class BatchMaker:
         self.max_len, self.charset = max_len, charset
         self.augment = augment
         self.small_text = small_text
+        self.real_scenes = int(real_scenes)
+        self.scene_root = scene_root
+        self.open_text = open_text
+        self.backgrounds_root = backgrounds_root
+        if not 0.0 <= paste_share <= 1.0:
+            raise ValueError(f"paste share: found {paste_share}, expected a fraction in [0, 1]")
+        self.paste_share = paste_share
+        self._scenes: SceneSampler | None = None
         self._gen = None
         self._real: list[tuple[str, str]] | None = None
         self._real_cache: dict[str, np.ndarray] = {}
@@ -104,16 +120,36 @@ class BatchMaker:
     def _setup(self):
         if self._gen is None:
             real = []
-            if self.real_crops_root:
-                for path, text in read_word_crops(self.real_crops_root):
+            crops = read_word_crops(self.real_crops_root) if self.real_crops_root else []
+            if crops and self.scene_root:  # never the words of the held-out validation scenes
+                held = validation_crops(self.scene_root, crops)
+                crops = [c for c in crops if c[0] not in held]
+            if crops:
+                for path, text in crops:
                     label = normalize_text(text, self.charset)
                     # only crops whose transcription is the label up to case and punctuation
                     if text != "###" and 1 <= len(label) < self.max_len and len(label) >= len(text.strip()) - 1:
                         real.append((path, label))
             self._real = real
-            self._gen = SynthGenerator(real_crops=read_word_crops(self.real_crops_root) if real else None,
+            text_source, fonts = None, None
+            if self.open_text:  # open vocabulary in every font family but the held-out ones
+                from ..data.fonts import find_fonts
+                from ..data.words import TextSource
+
+                text_source = TextSource(self.charset, self.max_len)
+                fonts = find_fonts("train")
+            backgrounds = None
+            if self.backgrounds_root:
+                backgrounds = sorted(str(p) for p in Path(self.backgrounds_root).iterdir()
+                                     if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            self._gen = SynthGenerator(fonts=fonts, real_crops=crops if real else None,
                                        charset=self.charset, augment=self.augment,
-                                       small_text=self.small_text if self.augment else 0.0)
+                                       small_text=self.small_text if self.augment else 0.0,
+                                       text_source=text_source, backgrounds=backgrounds,
+                                       big_text=0.25 if (self.augment and self.open_text) else 0.0)
+            if self.real_scenes and self.scene_root:
+                train_records, _ = split_scenes(read_scene_set(self.scene_root))
+                self._scenes = SceneSampler(train_records, self.charset, self.max_len)
 
     def _real_crop(self, rng) -> tuple[np.ndarray, str] | None:
         if not self._real:
@@ -162,8 +198,24 @@ class BatchMaker:
         self._setup()
         top = level_at(self.curriculum, step)
         rng = np.random.default_rng([self.seed, step])
-        images, boxes, texts = [], [], []
+        images, boxes, texts, ignore = [], [], [], []
         for i in range(self.batch):
+            if self._scenes is not None and i < self.real_scenes:
+                srng = np.random.default_rng([self.seed, step, 2000 + i])
+                sample = self._scenes.sample(srng, self.height, self.width)
+                image, b, t = sample.image, sample.boxes.tolist(), list(sample.texts)
+                if self.paste_share and srng.random() < self.paste_share:  # synthetic words on the real scene
+                    taken = np.concatenate([sample.boxes, sample.ignore]) if len(sample.ignore) else sample.boxes
+                    image, pasted = self._gen.paste_words(image, taken, int(srng.integers(2**31)),
+                                                          int(srng.integers(1, 5)))
+                    b += [quad_to_box(w.quad) for w in pasted]
+                    t += [w.text for w in pasted]
+                images.append(image)
+                boxes.append(b)
+                texts.append(t)
+                ignore.append(sample.ignore)
+                continue
+            ignore.append(np.zeros((0, 4), np.float32))
             level = top if (top == 0 or rng.random() < 0.6) else int(rng.integers(0, top))
             scene = self._gen.scene(int(rng.integers(2**31)), level, self.height, self.width)
             images.append(scene.image)
@@ -175,6 +227,7 @@ class BatchMaker:
             images.append(img)
             boxes.append(b)
             texts.append(t)
+            ignore.append(np.zeros((0, 4), np.float32))
         mean = np.asarray(self.cfg.mean, np.float32)
         std = np.asarray(self.cfg.std, np.float32)
         x = (np.stack(images).astype(np.float32) - mean) / std
@@ -183,4 +236,5 @@ class BatchMaker:
             boxes=[torch.tensor(b, dtype=torch.float32).reshape(-1, 4) for b in boxes],
             texts=texts,
             num_scenes=self.batch,
+            ignore=[torch.from_numpy(np.asarray(g, np.float32).reshape(-1, 4)) for g in ignore],
         )

@@ -47,7 +47,15 @@ class TrainConfig:
     rec_per_image: int = 8       # recognition samples per scene
     rec_per_mosaic: int = 32     # recognition samples per word-crop mosaic
     init: str | None = None      # start from these weights (fine-tuning)
+    continue_from: str | None = None  # a weights-only checkpoint of this run: go on from its step
     workers: int = 1
+    real_scenes: int = 0         # of the `batch` scenes per step, how many are real (ICDAR 2015 training crops)
+    scene_root: str | None = None  # ICDAR 2015 training scenes (images/ and gt/); its validation split is never used
+    open_text: bool = False      # open vocabulary + random strings instead of the legacy word list
+    paste_share: float = 0.0     # share of real scenes that also get synthetic words pasted where no text is
+    label_smoothing: float = 0.0  # of the decoder's cross-entropy
+    backgrounds: str | None = None  # folder of photographs behind synthetic words
+    bf16: bool = False           # torch.autocast bfloat16 (CPU with AVX-512 BF16 / AMX; CUDA)
     model: dict = field(default_factory=dict)  # SpotterConfig overrides
 
 
@@ -60,7 +68,7 @@ def _device(name: str) -> torch.device:
 
 
 def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: int,
-           rec_per_mosaic: int = 32) -> dict[str, torch.Tensor]:
+           rec_per_mosaic: int = 32, label_smoothing: float = 0.0) -> dict[str, torch.Tensor]:
     """The paper's multi-task loss: proposals, detection and recognition, on one batch."""
     cfg = model.cfg
     dev = batch.images.device
@@ -69,12 +77,13 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
     img_h, img_w = batch.images.shape[2:]
     if n_scenes:
         logits, deltas = model.tpn(feats[:n_scenes])
+        logits, deltas = logits.float(), deltas.float()
     anchors = model.anchors(feats.shape[2], feats.shape[3], torch.device("cpu"))
 
     # proposal network: sampled anchors
     cls_l, reg_l, n_cls = [], [], 0
     for i in range(n_scenes):
-        labels, reg_t = anchor_targets(anchors, batch.boxes[i], gen)
+        labels, reg_t = anchor_targets(anchors, batch.boxes[i], gen, ignore=batch.ignore_of(i))
         labels, reg_t = labels.to(dev), reg_t.to(dev)
         sel = labels >= 0
         pos = labels == 1
@@ -95,7 +104,7 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
         texts = batch.texts[i]
         if i < n_scenes:
             rois = torch.cat([proposals[i, : count[i]].cpu(), gt, jitter_boxes(gt, gen, 2)])
-            labels, reg_t, match, iou = region_targets(rois, gt, gen)
+            labels, reg_t, match, iou = region_targets(rois, gt, gen, ignore=batch.ignore_of(i))
             sel = labels >= 0
             det_rois.append(rois[sel])
             det_labels.append(labels[sel])
@@ -126,6 +135,7 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
     if all_rois.shape[0] == 0:
         return {**out, "det_cls": zero, "det_reg": zero, "rec": zero, "ctc": zero}
     memory, mask, holistic, widths = model.regions(rec_feats, all_rois, all_bidx)
+    memory, holistic = memory.float(), holistic.float()
 
     if n_det:
         det_logit, det_delta = model.detector(holistic[:n_det])
@@ -139,7 +149,8 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
     if rec_targets:
         targets = torch.stack(rec_targets).to(dev)
         rec_logits = model.decoder(memory[n_det:], mask[n_det:], holistic[n_det:], targets.clamp(min=0))
-        out["rec"] = F.cross_entropy(rec_logits.reshape(-1, cfg.num_classes), targets.reshape(-1), ignore_index=-100)
+        out["rec"] = F.cross_entropy(rec_logits.reshape(-1, cfg.num_classes).float(), targets.reshape(-1),
+                                     ignore_index=-100, label_smoothing=label_smoothing)
         # auxiliary CTC over the region's columns; targets are the characters (ids >= 1)
         log_probs = F.log_softmax(model.ctc(memory[n_det:]), dim=-1).transpose(0, 1)
         lengths = (targets > 0).sum(dim=1)
@@ -148,6 +159,14 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
     else:
         out["rec"] = out["ctc"] = zero
     return out
+
+
+def checkpoint_step(path) -> int:
+    """The training step a checkpoint was saved at (its metadata), 0 for weights without one."""
+    from ..model.weights import read_metadata
+
+    extra = read_metadata(path).get("extra")
+    return int(json.loads(extra).get("step", 0)) if extra else 0
 
 
 def _lr_at(step: int, tc: TrainConfig) -> float:
@@ -192,8 +211,17 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     device = _device(tc.device)
     torch.manual_seed(tc.seed)
+    fresh_optimizer = False
     start = 0
-    if resume and (out / "state.json").exists():
+    if tc.continue_from and not (resume and (out / "state.json").exists()):
+        # another machine: the run's weights-only checkpoint and the step it was saved at; the data
+        # stream and learning-rate schedule go on from that step, AdamW's moments start afresh
+        model = load_weights(tc.continue_from)
+        start = checkpoint_step(tc.continue_from)
+        if start >= tc.steps:
+            raise ValueError(f"continue from {tc.continue_from}: found step {start}, expected fewer than --steps {tc.steps}")
+        fresh_optimizer = True
+    elif resume and (out / "state.json").exists():
         state = json.loads((out / "state.json").read_text())
         start = int(state["step"])
         model = load_weights(out / "last.safetensors")
@@ -207,13 +235,15 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         model = Spotter(SpotterConfig(**tc.model))
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    if start:
+    if start and not fresh_optimizer:
         _load_optimizer(opt, out / "last.optim.safetensors")
     cfg = model.cfg
     maker = BatchMaker(cfg, tc.seed, tc.batch, tc.mosaics, tc.height, tc.width, parse_curriculum(tc.curriculum),
                        tc.real_crops, tc.real_fraction, cfg.max_word_len, cfg.charset,
                        mosaic_curriculum=parse_curriculum(tc.mosaic_curriculum or tc.curriculum),
-                       augment=tc.augment, small_text=tc.small_text)
+                       augment=tc.augment, small_text=tc.small_text, real_scenes=tc.real_scenes,
+                       scene_root=tc.scene_root, open_text=tc.open_text, backgrounds_root=tc.backgrounds,
+                       paste_share=tc.paste_share)
     loader = torch.utils.data.DataLoader(
         _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
         prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b,
@@ -231,7 +261,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
                 g["lr"] = _lr_at(step, tc)
             gen.manual_seed(tc.seed * 1_000_003 + step)  # per step: a resumed run samples the same targets
             batch.images = batch.images.to(device)
-            parts = losses(model, batch, gen, tc.rec_per_image, tc.rec_per_mosaic)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.bf16):
+                parts = losses(model, batch, gen, tc.rec_per_image, tc.rec_per_mosaic, tc.label_smoothing)
             total = sum(parts.values())
             opt.zero_grad(set_to_none=True)
             total.backward()
