@@ -247,6 +247,8 @@ def cmd_calibrate(a) -> int:
                   percentile=a.percentile, threads=a.threads)
     source = f"cache {r.cache} (reused)" if r.reused_cache else f"{r.frames} frames (ranges cached in {r.cache})"
     print(f"{r.out}: {len(r.quantized)} nodes quantized ({r.method}) from {source}")
+    if r.read_out is not None:
+        print(f"{r.read_out}: the read graph, quantized with the same ranges")
     return 0
 
 

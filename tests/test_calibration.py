@@ -125,9 +125,43 @@ def test_qdq_graph_structure_and_metadata(exported_small, int8_portable):
             assert all(produced.get(i) is None or produced[i].op_type != "DequantizeLinear" for i in n.input), n.name
     meta = {p.key: p.value for p in q.metadata_props}
     src_meta = {p.key: p.value for p in src.metadata_props}
-    assert {k: meta[k] for k in src_meta} == src_meta
+    assert {k: meta[k] for k in src_meta if k != "spotrt_read_graph"} == {
+        k: v for k, v in src_meta.items() if k != "spotrt_read_graph"}
+    assert meta["spotrt_read_graph"] == "model.int8.read.onnx" == int8_portable.read_out.name
     info = json.loads(meta["spotrt_quantization"])
     assert info["method"] == "entropy" and info["quantized"] == quantized
+
+
+def test_read_graph_is_quantized_with_the_spotting_graphs_ranges(exported_small, int8_portable):
+    """The INT8 model reads crops in INT8 too: its read graph has the same nodes quantized, with the
+    scales of the same-named nodes of the spotting graph, and read() goes through it."""
+    _, paths, _ = exported_small
+    spot = onnx.load(str(int8_portable.out))
+    read = onnx.load(str(int8_portable.read_out))
+    onnx.checker.check_model(read)
+    rmeta = {p.key: p.value for p in read.metadata_props}
+    assert rmeta["spotrt_graph"] == "read"
+    rinfo = json.loads(rmeta["spotrt_quantization"])
+    assert rinfo["ranges_from"] == paths["portable"].name and rinfo["method"] == "entropy"
+    assert set(rinfo["quantized"]) <= set(int8_portable.quantized) and "/encoder/project/MatMul" in rinfo["quantized"]
+
+    def act_scales(model):
+        inits = {t.name: t for t in model.graph.initializer}
+        produced = {o: n for n in model.graph.node for o in n.output}
+        out = {}
+        for n in model.graph.node:
+            if n.name in rinfo["quantized"]:
+                dq = produced[n.input[0]]
+                out[n.name] = float(onnx.numpy_helper.to_array(inits[dq.input[1]]))
+        return out
+
+    spot_scales, read_scales = act_scales(spot), act_scales(read)
+    assert read_scales and all(read_scales[k] == spot_scales[k] for k in read_scales)
+    int8 = OnnxRuntimeSpotter(int8_portable.out, threads=1)
+    crop = np.full((32, 96, 3), 200, np.uint8)
+    cv2.putText(crop, "AB1", (4, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    text, conf = int8.read(crop)
+    assert int8._read_session is not None and 0.0 <= conf <= 1.0 and isinstance(text, str)
 
 
 def _texts(spotter, folder):
@@ -166,7 +200,8 @@ def test_plugin_graph_quantizes_backbone_only_and_runs(exported_small, frames_di
 
 def test_cache_is_reused_and_serves_every_method(exported_small, int8_portable, tmp_path):
     _, paths, _ = exported_small
-    again = calibrate(paths["portable"], tmp_path / "again.onnx", cache=int8_portable.cache, method="entropy")
+    again = calibrate(paths["portable"], tmp_path / "again" / "model.int8.onnx", cache=int8_portable.cache,
+                      method="entropy")
     assert again.reused_cache and again.frames == 0 and again.amax == int8_portable.amax
     assert again.out.read_bytes() == int8_portable.out.read_bytes()
     pct = calibrate(paths["portable"], tmp_path / "pct.onnx", cache=int8_portable.cache, method="percentile")

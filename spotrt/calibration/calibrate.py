@@ -38,6 +38,7 @@ class CalibrationResult:
     reused_cache: bool
     quantized: list[str]   # node names with Q/DQ
     amax: dict[str, float]
+    read_out: Path | None = None  # the INT8 read graph written beside `out`, when the source had one
 
 
 def file_sha256(path) -> str:
@@ -164,9 +165,17 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
             "source_sha256": sha, "quantized": [q.name for q in nodes]}
     props = {p.key: p.value for p in qmodel.metadata_props}
     props["spotrt_quantization"] = json.dumps(info)
+    read_out = _quantize_read_graph(path, meta, out, amax, info)
+    if read_out is not None:  # the INT8 model reads crops in INT8 too
+        props["spotrt_read_graph"] = read_out.name
     del qmodel.metadata_props[:]
     for k, v in props.items():
         qmodel.metadata_props.add(key=k, value=v)
+    _check_and_write(qmodel, out)
+    return CalibrationResult(out, cache, method, measured, reused, [q.name for q in nodes], amax, read_out)
+
+
+def _check_and_write(qmodel, out: Path) -> None:
     import onnx
 
     try:
@@ -174,4 +183,49 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
     except onnx.checker.ValidationError as exc:  # a bug here, not a user error: keep the message
         raise RuntimeError(f"Q/DQ graph fails onnx.checker: {exc}") from exc
     write_bytes_atomic(out, qmodel.SerializeToString())
-    return CalibrationResult(out, cache, method, measured, reused, [q.name for q in nodes], amax)
+
+
+def _quantize_read_graph(path: Path, meta: dict, out: Path, amax: dict[str, float], info: dict) -> Path | None:
+    """Quantize the read graph the source names (X.read.onnx) with the spotting graph's ranges.
+
+    The read graph is the same backbone, FPN and region encoder as the spotting graph, exported from
+    the same modules, so its quantized nodes and their tensors carry the same names: the ranges
+    measured on full frames apply to them, as they do to the recognition branch inside an INT8
+    engine. Returns the path written (`<out stem>.read.onnx`), or None when the source has no read
+    graph beside it or one of its quantized nodes has no counterpart (then the INT8 model reads in
+    float, as before)."""
+    from ..runtime.onnxruntime_backend import _load_proto, read_metadata
+
+    name = meta.get("spotrt_read_graph")
+    src = path.with_name(name) if name else None
+    if src is None or not src.is_file():
+        return None
+    proto = _load_proto(src)
+    rmeta = read_metadata(proto, src)
+    if rmeta.get("spotrt_graph") != "read" or rmeta.get("spotrt_config") != meta.get("spotrt_config"):
+        return None
+    nodes = select_nodes(proto.graph)
+    # by node name: the modules' nodes are named alike in both graphs, while the exporter numbers
+    # anonymous tensors (/Mul_9_output_0) by their position in each graph
+    spot = {q.name: q for q in select_nodes(_load_proto(path).graph)}
+    read_amax: dict[str, float] = {}
+    for q in nodes:
+        s = spot.get(q.name)
+        if s is None or s.activation not in amax or bool(q.output) != bool(s.output):
+            return None
+        read_amax[q.activation] = amax[s.activation]
+        if q.output:
+            read_amax[q.output] = amax[s.output]
+    if not nodes:
+        return None
+    qmodel = insert_qdq(proto, read_amax, nodes)
+    props = {p.key: p.value for p in qmodel.metadata_props}
+    props["spotrt_quantization"] = json.dumps({**info, "quantized": [q.name for q in nodes],
+                                              "ranges_from": path.name})
+    del qmodel.metadata_props[:]
+    for k, v in props.items():
+        qmodel.metadata_props.add(key=k, value=v)
+    stem = out.name[: -len(".onnx")] if out.name.endswith(".onnx") else out.name
+    read_out = out.with_name(stem + ".read.onnx")
+    _check_and_write(qmodel, read_out)
+    return read_out
