@@ -89,6 +89,17 @@ def default_vocabulary(word_crops_root: str | None = None) -> list[str]:
     return sorted(words)
 
 
+def cached_image(cache: dict[str, np.ndarray], path: str) -> np.ndarray | None:
+    """cv2.imread through a dict kept by the caller (training reads the same files over and over);
+    None for a file that cannot be read."""
+    img = cache.get(path)
+    if img is None:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is not None:
+            cache[path] = img
+    return img
+
+
 @functools.lru_cache(maxsize=4096)
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
@@ -437,13 +448,9 @@ class SynthGenerator:
 
     def _photo(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray | None:
         """A random crop of a random background photograph, zoomed to cover (h, w), float32."""
-        path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
-        img = self._photo_cache.get(path)
+        img = cached_image(self._photo_cache, self.backgrounds[int(rng.integers(len(self.backgrounds)))])
         if img is None:
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
-            if img is None:
-                return None
-            self._photo_cache[path] = img
+            return None
         ih, iw = img.shape[:2]
         zoom = max(h / ih, w / iw) * float(np.exp(rng.uniform(0.0, np.log(2.5))))
         ch, cw = min(ih, int(np.ceil(h / zoom))), min(iw, int(np.ceil(w / zoom)))

@@ -16,7 +16,7 @@ import torch
 from ..data.charset import normalize_text
 from ..data.readers import read_word_crops
 from ..data.scenes import SceneSampler, read_scene_set, split_scenes, validation_crops
-from ..data.synth import SynthGenerator
+from ..data.synth import SynthGenerator, cached_image
 
 
 def parse_curriculum(text: str) -> list[tuple[int, int]]:
@@ -155,13 +155,8 @@ class BatchMaker:
         if not self._real:
             return None
         path, label = self._real[int(rng.integers(len(self._real)))]
-        img = self._real_cache.get(path)
-        if img is None:
-            img = cv2.imread(path, cv2.IMREAD_COLOR)
-            if img is None:
-                return None
-            self._real_cache[path] = img
-        return img, label
+        img = cached_image(self._real_cache, path)
+        return None if img is None else (img, label)
 
     def mosaic(self, step: int, index: int, level: int):
         """Rows of word crops on a flat canvas -> (image, boxes, texts)."""
