@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def _load(model, backend: str, device: str, threads: int | None):
         backend = "tensorrt" if _is_engine(model) else "onnxruntime" if _is_onnx(model) else "torch"
     if backend == "tensorrt" or _is_engine(model):
         if not _is_engine(model):
-            raise SpotrtError(f"model {model}: found {'no --model' if model is None else 'a non-engine file'}, "
+            raise SpotrtError(f"model{'' if model is None else ' ' + str(model)}: found "
+                              f"{'no --model' if model is None else 'a non-engine file'}, "
                               "expected a TensorRT .engine written by spotrt build for the tensorrt backend")
         if backend != "tensorrt":
             raise SpotrtError(f"model {model}: found a TensorRT engine, expected --backend tensorrt or auto for it")
@@ -100,7 +102,8 @@ def _load(model, backend: str, device: str, threads: int | None):
         raise SpotrtError(f"model {model}: file not found, expected {expected}")
     if backend == "onnxruntime":
         if not _is_onnx(model):
-            raise SpotrtError(f"model {model}: found {'no --model' if model is None else 'a non-.onnx file'}, "
+            raise SpotrtError(f"model{'' if model is None else ' ' + str(model)}: found "
+                              f"{'no --model' if model is None else 'a non-.onnx file'}, "
                               "expected an .onnx graph written by spotrt export for the onnxruntime backend")
         try:
             from .runtime.onnxruntime_backend import OnnxRuntimeSpotter
@@ -111,9 +114,35 @@ def _load(model, backend: str, device: str, threads: int | None):
     if _is_onnx(model):
         raise SpotrtError(f"model {model}: found an .onnx graph, expected a .safetensors weights file for the "
                           "torch backend (use --backend onnxruntime or auto)")
+    check_device(device)
     from .model.infer import TorchSpotter
 
     return TorchSpotter(model, device=device)
+
+
+def check_device(device: str) -> str:
+    """A torch device the torch backend can use here ('cpu', 'cuda', 'cuda:N'), or one clear error line."""
+    name = str(device)
+    index = name.partition(":")[2]
+    if name == "cpu":
+        return name
+    if not (name == "cuda" or (name.startswith("cuda:") and index.isdigit())):
+        raise SpotrtError(f"device {name!r}: not known, expected cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SpotrtError(f"device {name}: found no CUDA device here, expected --device cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        raise SpotrtError(f"device {name}: found {torch.cuda.device_count()} CUDA devices, expected an index below that")
+    return name
+
+
+def check_writable_file(path) -> Path:
+    """Fail now, in one line, when `path` cannot be written (its folder is created if missing)."""
+    f, tmp = _open_for_write(path)
+    f.close()
+    tmp.unlink(missing_ok=True)
+    return Path(path)
 
 
 def export(weights=None, out="model.onnx", input_size=None, batch: int = 1, opset: int = 17):
@@ -194,6 +223,7 @@ def spot_images(spotter, paths, jsonl=None, rrc_out=None, draw=None, progress: b
     out, tmp = _open_for_write(jsonl) if jsonl else (None, None)
     report = SpotReport()
     dets: dict[str, list] = {}
+    complete = False
     try:
         for path in tqdm(paths, desc="spot", unit="img", disable=not progress):
             try:
@@ -212,10 +242,17 @@ def spot_images(spotter, paths, jsonl=None, rrc_out=None, draw=None, progress: b
                 import cv2
 
                 cv2.imwrite(str(draw_dir / (Path(path).stem + ".jpg")), draw_words(image, words))
+        complete = True
     finally:
         if out:
             out.close()
-            os.replace(tmp, jsonl)
+            if complete:  # published only when whole; an interrupted run keeps its lines apart
+                os.replace(tmp, jsonl)
+            else:
+                partial = Path(str(jsonl) + ".partial")
+                os.replace(tmp, partial)
+                print(f"spotrt: note: interrupted: the words of {report.images} images are in {partial}",
+                      file=sys.stderr)
     if rrc_dir is not None:
         write_submission_dir(rrc_dir, dets)
     return report

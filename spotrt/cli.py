@@ -41,8 +41,8 @@ def _report_failed(failed: list[str], total: int) -> int:
     for line in failed[:5]:
         print(f"spotrt: error: {line}", file=sys.stderr)
     if failed:
-        print(f"spotrt: error: {len(failed)} of {total} inputs could not be read; the others were written",
-              file=sys.stderr)
+        rest = "; the others were written" if len(failed) < total else "; nothing was written"
+        print(f"spotrt: error: {len(failed)} of {total} inputs could not be read{rest}", file=sys.stderr)
         return 1
     return 0
 
@@ -104,6 +104,10 @@ def _shared_backgrounds():
 def cmd_eval(a) -> int:
     from .eval import runner
 
+    if a.json:  # a result that cannot be written fails now, not after the evaluation ran
+        from .api import check_writable_file
+
+        check_writable_file(a.json)
     if a.submission:
         if not a.gt:
             raise SpotrtError("--submission: found no --gt, expected the ground-truth folder to score against")

@@ -226,3 +226,85 @@ def test_bad_min_score(tmp_path, image_dir, capsys, command, value):
     line = one_error_line(capsys)
     assert f"min-score: found {float(value)}" in line and "expected a number from 0.0 to 1.0 (0: every word read)" in line
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- bad input, table-driven
+
+def _bad_inputs(tmp_path, image_dir, weights):
+    """(argv, words the one error line must hold) over the subcommands; each fails before any work."""
+    ro = tmp_path / "ro"
+    ro.mkdir(exist_ok=True)
+    ro.chmod(0o500)
+    bad_img = tmp_path / "bad.png"
+    bad_img.write_bytes(b"not an image")
+    nolex = tmp_path / "nolex"
+    (nolex / "images").mkdir(parents=True, exist_ok=True)
+    (nolex / "gt").mkdir(exist_ok=True)
+    cv2.imwrite(str(nolex / "images" / "img_1.png"), np.zeros((32, 32, 3), np.uint8))
+    (nolex / "gt" / "gt_img_1.txt").write_text("0,0,10,0,10,10,0,10,hi\n")
+    w = str(weights)
+    return [
+        (["spot", image_dir, "--model", w, "--device", "foo"], "device 'foo': not known, expected cpu, cuda or cuda:N"),
+        (["spot", image_dir, "--model", w, "--device", "cuda:x"], "device 'cuda:x': not known"),
+        (["spot", tmp_path / "missing.png"], "missing.png"),
+        (["spot", image_dir, "--backend", "tensorrt"], "model: found no --model, expected a TensorRT .engine"),
+        (["spot", image_dir, "--backend", "onnxruntime"], "model: found no --model, expected an .onnx graph"),
+        (["spot", image_dir, "--model", w, "--jsonl", ro / "sub" / "x.jsonl"], "cannot be written"),
+        (["read", bad_img, "--model", w], "1 of 1 inputs could not be read; nothing was written"),
+        (["eval", "--synthetic", "-5"], "expected a number of images >= 1"),
+        (["eval", "--synthetic-crops", "-1"], "expected a number of images >= 1"),
+        (["eval", "--data", nolex, "--model", w], "no lexicons/ folder, expected one for --lexicon"),
+        (["eval", "--data", nolex, "--model", w, "--json", ro / "sub" / "s.json"], "cannot be written"),
+        (["eval", "--crops", tmp_path], "found no gt.txt"),
+        (["export", "--model", tmp_path / "none.safetensors", "--out", tmp_path / "e"], "file not found"),
+        (["train", "--out", tmp_path / "t", "--real-scenes", "1"], "train --real-scenes: found no --scene-root"),
+        (["train", "--out", tmp_path / "t", "--paste-share", "1.5"], "train --paste-share: found 1.5"),
+    ]
+
+
+def test_bad_input_table(tmp_path, image_dir, untrained_weights, capsys):
+    import os
+
+    failures = []
+    for argv, words in _bad_inputs(tmp_path, image_dir, untrained_weights):
+        argv = [str(a) for a in argv]
+        if "cannot be written" in words and os.access(str(tmp_path / "ro"), os.W_OK):
+            # running as root: a read-only folder is writable; a path under a regular file is not
+            blocker = tmp_path / "blocker"
+            blocker.write_text("a file, not a folder")
+            argv = [a.replace(str(tmp_path / "ro"), str(blocker)) for a in argv]
+        code = main(argv)
+        captured = capsys.readouterr()
+        errors = [ln for ln in captured.err.splitlines() if ln.startswith("spotrt: error:")]
+        if code != 1 or not errors or words not in errors[-1] or "Traceback" in captured.err:
+            failures.append((argv, code, captured.err.strip()[-300:]))
+    assert not failures, failures
+
+
+def test_cuda_device_without_cuda_is_one_line(image_dir, untrained_weights, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["spot", str(image_dir), "--model", str(untrained_weights), "--device", "cuda"]) == 1
+    assert "device cuda: found no CUDA device here, expected --device cpu" in one_error_line(capsys)
+
+
+def test_interrupted_spot_keeps_a_partial_jsonl_apart(tmp_path, image_dir, untrained_weights, monkeypatch):
+    from spotrt import api
+
+    spotter = api.load_spotter(untrained_weights)
+    calls = {"n": 0}
+    real = spotter.spot
+
+    def flaky(image):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(image)
+
+    monkeypatch.setattr(spotter, "spot", flaky)
+    out = tmp_path / "w.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        api.spot_images(spotter, sorted(image_dir.iterdir()), jsonl=out, progress=False)
+    assert not out.exists()
+    partial = tmp_path / "w.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 1

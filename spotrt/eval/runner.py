@@ -78,10 +78,10 @@ def score_words(gt, words_by_image, lexicon_dir=None, lexicons=("none",), rrc_ou
 
 def evaluate_icdar(spotter, data_dir, lexicons=LEXICONS, rrc_out=None, progress=True) -> dict:
     images, gt = icdar_dataset(data_dir)
-    words = spot_all(spotter, images, progress)
     lex_dir = Path(data_dir) / "lexicons"
-    if any(k != "none" for k in lexicons) and not lex_dir.is_dir():
-        raise SpotrtError(f"dataset {data_dir}: no lexicons/ folder, expected one for --lexicon {','.join(lexicons)}")
+    if any(k != "none" for k in lexicons) and not lex_dir.is_dir():  # before the work, not after it
+        raise SpotrtError(f"dataset {data_dir}: no lexicons/ folder, expected one for --lexicon {','.join(lexicons)} (or --lexicon none)")
+    words = spot_all(spotter, images, progress)
     return {"dataset": str(data_dir), "images": len(images), **score_words(gt, words, lex_dir, lexicons, rrc_out)}
 
 
