@@ -10,7 +10,12 @@ FONT_PKGS := fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-crosext
 	fonts-comfortaa fonts-ebgaramond fonts-linuxlibertine fonts-quicksand fonts-hack fonts-b612 \
 	fonts-jetbrains-mono fonts-urw-base35
 
-.PHONY: demo test venv fonts clean
+# GStreamer for camera sources (spotrt/runtime/gst.py, its tests' RTSP server): Debian/Ubuntu packages.
+GST_PKGS := python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
+
+.PHONY: demo test venv fonts gst-packages system-gi clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,16 +25,28 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# The venv sees the system's PyGObject (gi) and nothing else of the system (tools/link_system_gi.py).
+system-gi: $(STAMP)
+	@$(BIN)/python tools/link_system_gi.py
+
+demo: $(STAMP) system-gi
 	$(BIN)/spotrt demo
 
-test: $(STAMP)
+test: $(STAMP) system-gi
 	$(BIN)/python -m pytest -q
 
 fonts:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(FONT_PKGS) >/dev/null; \
 	else echo "make fonts: needs root and apt-get; install these Debian packages: $(FONT_PKGS)"; exit 1; fi
+
+gst-packages:
+	@if ! command -v dpkg >/dev/null; then echo "make gst-packages: not a Debian system; install GStreamer 1.x, PyGObject and gst-rtsp-server"; exit 1; fi; \
+	missing=$$(for p in $(GST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "gst-packages: all installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
+	else echo "make gst-packages: needs root and apt-get; install these Debian packages:" $$missing; exit 1; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -240,7 +240,7 @@ def cmd_run(a) -> int:
     run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
                every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
                reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=a.scale,
-               min_score=a.min_score)
+               min_score=a.min_score, source_backend=a.source_backend, decoder=a.decoder)
     return 0
 
 
@@ -481,7 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="frames a word must be tracked before its stable reading is reported (default 3)")
     rn.add_argument("--vote", type=int, default=15, metavar="N", help="readings a track votes over (default 15)")
     rn.add_argument("--reconnect-timeout", type=float, default=None, metavar="S",
-                    help="end a live source after S seconds without a frame (default: keep reconnecting)")
+                    help="end a live source after S seconds without a frame (default: keep reconnecting); "
+                         "a camera or stream that is not up yet is tried that long before giving up")
+    rn.add_argument("--source-backend", default="auto", choices=["auto", "gst", "opencv"],
+                    help="open cameras, streams, files and pipelines with GStreamer through PyGObject (gst), "
+                         "cv2.VideoCapture (opencv), or auto: gst where PyGObject's GStreamer imports (default); "
+                         "http(s)/rtmp streams always open with opencv; stderr says which opened each source")
+    rn.add_argument("--decoder", default="auto", choices=["auto", "nv", "sw"],
+                    help="GStreamer decoder: nv = nvv4l2decoder (Jetson hardware), sw = software (avdec_*), "
+                         "auto = nv where nvv4l2decoder exists, else sw (default)")
     rn.add_argument("--quiet", action="store_true", help="no status lines while running")
     rn.set_defaults(func=cmd_run)
     return p

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -108,3 +112,119 @@ class FakeCapture:
 
     def release(self):
         self.opened = False
+
+
+def write_h264(path, images, fps: int = 25):
+    """An H.264 MP4 of BGR `images` (one size, even width and height) through GStreamer's x264enc,
+    frame i stamped at exactly i / fps, its index (moov) first so that a truncated copy still says how
+    many frames it held. Needs PyGObject's GStreamer (the caller skips without it)."""
+    from spotrt.runtime.gst import _require
+
+    Gst = _require()[0]  # through spotrt's loader (see gst._one_unwinder)
+    h, w = images[0].shape[:2]
+    pipe = Gst.parse_launch(
+        f"appsrc name=src format=time caps=video/x-raw,format=BGR,width={w},height={h},framerate={fps}/1 ! "
+        f"videoconvert ! x264enc speed-preset=ultrafast key-int-max={fps} bframes=0 threads=1 ! h264parse ! "
+        f'mp4mux faststart=true ! filesink location="{path}"')
+    src = pipe.get_by_name("src")
+    pipe.set_state(Gst.State.PLAYING)
+    for i, image in enumerate(images):
+        buf = Gst.Buffer.new_wrapped(np.ascontiguousarray(image).tobytes())
+        buf.pts, buf.duration = i * Gst.SECOND // fps, Gst.SECOND // fps
+        assert src.emit("push-buffer", buf) == Gst.FlowReturn.OK
+    src.emit("end-of-stream")
+    msg = pipe.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    pipe.set_state(Gst.State.NULL)
+    assert msg is not None and msg.type == Gst.MessageType.EOS, msg and msg.parse_error()
+    return path
+
+
+def require_gst(*elements: str) -> None:
+    """Skip when PyGObject's GStreamer (or one of `elements`) is absent here; fail instead where
+    SPOTRT_REQUIRE_GST=1 (CI sets it: there the GStreamer tests must run, never skip)."""
+    import pytest
+
+    from spotrt.runtime.gst import element_exists, gst_missing
+
+    missing = gst_missing() or next((f"GStreamer element {e} is not installed" for e in elements
+                                     if not element_exists(e)), None)
+    if missing:
+        (pytest.fail if os.environ.get("SPOTRT_REQUIRE_GST") == "1" else pytest.skip)(
+            f"{missing} (Debian: make gst-packages; see README, camera sources)")
+
+
+class RtspServer:
+    """tests/rtsp_server.py in a subprocess, serving an MP4's H.264 at `url`. `kill()` stops it the
+    way a camera goes away (the connection breaks); `start()` brings it back on the same port."""
+
+    SCRIPT = Path(__file__).with_name("rtsp_server.py")
+
+    def __init__(self, path, mount: str = "/sign", port: int = 0) -> None:
+        self.path, self.mount, self.port, self.proc = path, mount, port, None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}{self.mount}"
+
+    def start(self) -> "RtspServer":
+        self.proc = subprocess.Popen([sys.executable, str(self.SCRIPT), str(self.path), "--port", str(self.port),
+                                      "--mount", self.mount], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "ready":
+            self.kill()
+            raise RuntimeError(f"rtsp_server.py did not start: {line}")
+        self.port = int(line[1])
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()  # the server quits when its stdin closes
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def counting_images(n: int, size=SIZE) -> list:
+    """n frames whose grey level 4 * i rises without wrapping (for n <= 60): frame i is told by its level."""
+    return [np.full((*size, 3), 4 * i, np.uint8) for i in range(n)]
+
+
+def rtsp_outage(server: RtspServer, backend: str, kill_after: int = 20, down_s: float = 1.0, clip_frames: int = 50,
+                give_up_s: float = 10.0):
+    """Read `server`'s stream (a clip of `clip_frames` frames), kill the server after `kill_after`
+    frames were read and start it again `down_s` s later. GStreamer's source ends with the second
+    session's end of stream; OpenCV's cannot tell an end from a loss, so it is stopped once the
+    second session has given `clip_frames` frames. -> (frames, [(seconds, log line)], source)."""
+    import threading
+
+    from spotrt.runtime.sources import DROP_LOST, open_source
+
+    t0, lines = time.monotonic(), []
+
+    def log(line):
+        lines.append((round(time.monotonic() - t0, 2), line))
+
+    src = open_source(server.url, backend=backend, backoff=(0.1, 0.4), give_up_s=give_up_s, log=log)
+    restart, stop, frames, good, after = threading.Timer(down_s, server.start), threading.Event(), [], 0, None
+    for f in src.frames(stop):
+        frames.append(f)
+        good += f.dropped is None
+        if good == kill_after and not restart.is_alive() and not restart.finished.is_set():
+            log("test: server killed")
+            server.kill()
+            restart.start()
+        if f.dropped == DROP_LOST and after is None:
+            after = 0  # the outage's records come just before the first frame after reconnecting
+        elif f.dropped is None and after is not None:
+            after += 1
+            if backend == "opencv" and after >= clip_frames:
+                stop.set()
+    src.close()
+    restart.join()
+    return frames, lines, src

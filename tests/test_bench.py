@@ -45,6 +45,8 @@ def test_torch_sweep_and_comparisons_have_every_field(torch_result):
         for s in [*r["stages"].values(), r["end_to_end"]]:
             assert s["n"] == 2 and 0 < s["min_ms"] <= s["median_ms"] <= s["p90_ms"] <= s["p99_ms"] <= s["max_ms"]
         assert r["throughput"]["frames"] == 2 * r["batch"]
+        lat = r["throughput"]["latency"]  # capture -> words of each frame through the pipelined loop
+        assert lat["n"] == r["throughput"]["frames"] and 0 < lat["median_ms"] <= lat["p99_ms"] <= lat["max_ms"]
         assert r["cost"]["flops_per_frame"] > 1e6 and r["cost"]["bytes_fused_per_frame"] < r["cost"]["bytes_per_frame"]
         assert r["cost"]["stages"]["preprocess"]["flops"] == 0 and r["cost"]["stages"]["decoder"]["flops"] > 0
         assert r["peak_fraction"] is None and "unknown" in r["peak_fraction_note"]
@@ -68,6 +70,7 @@ def test_torch_sweep_and_comparisons_have_every_field(torch_result):
 def test_markdown_and_json(torch_result, tmp_path):
     text = format_markdown(torch_result)
     assert "| torch | fp32 | 96x128 | 2 |" in text and "backbone+proposals" in text
+    assert "pipelined latency ms (p50 / p99)" in text
     assert "two-stage (A) vs single pass (B)" in text and "Jetson ESTIMATES" in text
     assert "gpu_kernels: skipped" in text or "VarRoIPool" in text
     assert json.loads(json.dumps(torch_result)) == torch_result

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from runtime_helpers import count_video_frames, write_video
+from runtime_helpers import count_video_frames, frame_image, require_gst, write_h264, write_video
 
 from spotrt.cli import main
 
@@ -80,13 +80,22 @@ def test_display_without_a_desktop(tmp_path, untrained_weights, monkeypatch, cap
     assert "--display" in one_error_line(capsys)
 
 
-def test_corrupted_frame_and_truncated_file_in_the_output(tmp_path, untrained_weights):
-    path = write_video(tmp_path / "clip.avi", 12, "MJPG")
+@pytest.mark.parametrize("backend", ["opencv", "gst"])
+def test_corrupted_frame_and_truncated_file_in_the_output(tmp_path, untrained_weights, backend):
+    """A file cut at two thirds: every frame it states is a record, the lost ones "truncated".
+    OpenCV: an MJPEG AVI (its header states 12 frames); GStreamer: an H.264 MP4 with its index first
+    (GStreamer's avidemux counts only the frames it finds in an AVI without its index)."""
+    if backend == "opencv":
+        path = write_video(tmp_path / "clip.avi", 12, "MJPG")
+    else:
+        require_gst("x264enc", "avdec_h264")
+        path = write_h264(tmp_path / "clip.mp4", [frame_image(i) for i in range(12)])
     data = path.read_bytes()
-    (tmp_path / "cut.avi").write_bytes(data[: len(data) * 2 // 3])
+    cut = tmp_path / f"cut{path.suffix}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
     jsonl, out = tmp_path / "o.jsonl", tmp_path / "o.mp4"
-    assert main(["run", str(tmp_path / "cut.avi"), "--model", str(untrained_weights), "--jsonl", str(jsonl),
-                 "--output", str(out), "--every", "4", "--quiet"]) == 0
+    assert main(["run", str(cut), "--model", str(untrained_weights), "--jsonl", str(jsonl), "--output", str(out),
+                 "--every", "4", "--source-backend", backend, "--quiet"]) == 0
     recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [r["frame"] for r in recs] == list(range(12))
     assert recs[-1]["dropped"].startswith("truncated")

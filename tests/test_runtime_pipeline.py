@@ -9,11 +9,11 @@ import threading
 
 import numpy as np
 import pytest
-from runtime_helpers import FakeBatchedSpotter, FakeSpotter, count_video_frames, frame_image, write_video
+from runtime_helpers import FakeBatchedSpotter, FakeCapture, FakeSpotter, count_video_frames, frame_image, write_video
 
 from spotrt.runtime.pipeline import STAGES, Pipeline, format_summary
 from spotrt.runtime.sinks import JsonlSink, VideoSink
-from spotrt.runtime.sources import IterableSource, open_source
+from spotrt.runtime.sources import DROP_NEWER, IterableSource, LiveSource, open_source, parse_source
 
 
 class Collect:
@@ -33,7 +33,8 @@ def images(n, size=(48, 64)):
 
 def test_runtime_never_imports_torch():
     code = ("import sys; import spotrt.runtime.pipeline, spotrt.runtime.sources, spotrt.runtime.sinks, "
-            "spotrt.runtime.tracking, spotrt.runtime.stream; print('torch' in sys.modules)")
+            "spotrt.runtime.tracking, spotrt.runtime.stream, spotrt.runtime.gst; "
+            "spotrt.runtime.gst.gst_missing(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -83,6 +84,33 @@ def test_batched_path_applies_the_word_score_threshold_set_after_the_pipeline(mi
     pipe.run()
     assert len(out.results) == 4
     assert all(bool(words) == read for *_, words in out.results)
+
+
+def test_latency_from_capture_to_result(tmp_path):
+    """Each processed frame's capture-to-result latency is in its record and, as p50/p99, in the
+    summary; with a 30 ms model it is at least 30 ms (dropped frames have none)."""
+    jsonl = tmp_path / "o.jsonl"
+    summary = Pipeline([IterableSource(images(12), "a")], FakeSpotter(delay=0.03), [JsonlSink(jsonl)], every=2).run()
+    recs = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    lat = [r.get("latency_ms") for r in recs]
+    assert all(v >= 30 for v in lat[::2]) and lat[1::2] == [None] * 6
+    s = summary["latency_ms"]
+    assert s["frames"] == 6 and 30 <= s["p50"] <= s["p99"] <= s["max"] == pytest.approx(max(lat[::2]), abs=0.01)
+    assert sorted(lat[::2])[2] == pytest.approx(s["p50"], abs=0.01)  # nearest rank: the 3rd of 6
+    assert f"latency capture -> result: p50 {s['p50']:.0f} ms, p99 {s['p99']:.0f} ms" in format_summary(summary)
+
+
+def test_live_source_latency_is_about_one_inference():
+    """A camera at 100 frames/s, a 50 ms model: the pipeline takes a live frame only when the model can
+    take it, so a frame's capture-to-result latency stays near one inference (the camera's other frames
+    are "live: newer frame" records) instead of growing with the pipeline's queues."""
+    src = LiveSource(parse_source("rtsp://cam/x"), opener=lambda spec: FakeCapture(frames=150, delay=0.01),
+                     give_up_s=0.0, log=lambda line: None)
+    out = Collect()
+    summary = Pipeline([src], FakeSpotter(delay=0.05), [out]).run(handle_signals=False)
+    assert [r[1] for r in out.results] == list(range(150))
+    assert summary["dropped"][DROP_NEWER] > 50 and summary["processed"] > 10
+    assert 50 <= summary["latency_ms"]["p50"] < 120, summary["latency_ms"]
 
 
 def test_max_frames_per_source():

@@ -1,17 +1,32 @@
-"""Sources by URI: parsing every kind without hardware, files deliver every frame, live sources keep
-the newest frame and reconnect (with fake captures, and through a real HTTP MJPEG stream on
-localhost), and nothing is lost without a record."""
+"""Sources by URI: parsing every kind without hardware, files deliver every frame (through OpenCV and
+through GStreamer), live sources keep the newest frame and reconnect (with fake captures, and through
+a real HTTP MJPEG stream on localhost), and nothing is lost without a record. The RTSP server and
+pipeline strings are in test_runtime_gst.py."""
 
 import threading
 
 import cv2
 import numpy as np
 import pytest
-from runtime_helpers import FakeCapture, frame_image, write_video
+from runtime_helpers import FakeCapture, frame_image, require_gst, write_h264, write_video
 
 from spotrt.errors import SpotrtError
-from spotrt.runtime.sources import (DROP_CORRUPT, DROP_NEWER, DROP_TRUNCATED, FileSource, FolderSource, LiveSource,
-                                    open_source, parse_source)
+from spotrt.runtime.sources import (DROP_CORRUPT, DROP_LOST, DROP_NEWER, DROP_TRUNCATED, FileSource, FolderSource,
+                                    LiveSource, open_source, parse_source)
+
+FILE_SOURCE = {"opencv": "FileSource", "gst": "GstFileSource"}
+
+
+@pytest.fixture(params=["opencv", "gst"])
+def backend(request):
+    """Both ways of opening files: OpenCV's FFmpeg, and GStreamer through PyGObject."""
+    if request.param == "gst":
+        require_gst("avdec_mpeg4", "avdec_mjpeg")
+    return request.param
+
+
+def quiet(line):
+    pass
 
 
 def drain(source, limit=10_000):
@@ -59,14 +74,16 @@ def test_parse_errors(uri, words):
         parse_source(uri)
 
 
-def test_file_delivers_every_frame_in_order(tmp_path):
+def test_file_delivers_every_frame_in_order(tmp_path, backend):
     path = write_video(tmp_path / "clip.mp4", 23)
-    with open_source(path) as src:
-        assert isinstance(src, FileSource) and not src.live and src.fps == 10.0 and src.frame_count == 23
+    with open_source(path, backend=backend, log=quiet) as src:
+        assert type(src).__name__ == FILE_SOURCE[backend]
+        assert not src.live and src.fps == 10.0 and src.frame_count == 23
         frames = drain(src)
     assert [f.index for f in frames] == list(range(23))
     assert all(f.dropped is None and f.image.shape == (120, 200, 3) for f in frames)
-    assert [f.time for f in frames[:3]] == [0.0, 0.1, 0.2]
+    assert [f.time for f in frames[:3]] == pytest.approx([0.0, 0.1, 0.2])
+    assert all(abs(int(f.image[2, 2, 0]) - 10 * (f.index % 25)) <= 6 for f in frames)  # the right frames
 
 
 def _mjpeg_with_bad_frame(tmp_path, bad: int, frames: int = 20):
@@ -79,9 +96,9 @@ def _mjpeg_with_bad_frame(tmp_path, bad: int, frames: int = 20):
     return path
 
 
-def test_corrupted_frame_is_a_record_and_the_file_continues(tmp_path):
+def test_corrupted_frame_is_a_record_and_the_file_continues(tmp_path, backend):
     path = _mjpeg_with_bad_frame(tmp_path, bad=5)
-    with open_source(path) as src:
+    with open_source(path, backend=backend, log=quiet) as src:
         frames = drain(src)
     assert [f.index for f in frames] == list(range(20))
     assert [f.index for f in frames if f.dropped] == [5]
@@ -90,17 +107,32 @@ def test_corrupted_frame_is_a_record_and_the_file_continues(tmp_path):
     assert abs(int(frames[6].image[2, 2, 0]) - 60) <= 3 and abs(int(frames[19].image[2, 2, 0]) - 190) <= 3
 
 
+def _check_truncated(frames, total):
+    assert [f.index for f in frames] == list(range(total))
+    good = [f.index for f in frames if f.dropped is None]
+    assert good and good == list(range(len(good))) and len(good) < total
+    assert {f.dropped for f in frames[len(good):]} == {DROP_TRUNCATED}
+
+
 def test_file_that_stops_mid_stream_accounts_for_the_rest(tmp_path):
+    """An AVI cut in half: OpenCV reads its header's frame count (GStreamer's avidemux counts only the
+    frames it finds in a file without its index, so the H.264 test below covers GStreamer)."""
     path = write_video(tmp_path / "clip.avi", 20, "MJPG")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with open_source(path) as src:
+    with open_source(path, backend="opencv", log=quiet) as src:
         assert src.frame_count == 20
-        frames = drain(src)
-    assert [f.index for f in frames] == list(range(20))
-    good = [f.index for f in frames if f.dropped is None]
-    assert good and good == list(range(len(good))) and len(good) < 20
-    assert {f.dropped for f in frames[len(good):]} == {DROP_TRUNCATED}
+        _check_truncated(drain(src), 20)
+
+
+def test_h264_file_that_stops_mid_stream_accounts_for_the_rest(tmp_path, backend):
+    require_gst("x264enc", "avdec_h264")  # to write the file
+    path = write_h264(tmp_path / "clip.mp4", [frame_image(i) for i in range(40)])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with open_source(path, backend=backend, log=quiet) as src:
+        assert src.frame_count == 40
+        _check_truncated(drain(src), 40)
 
 
 def test_folder_with_an_unreadable_image(tmp_path):
@@ -117,13 +149,14 @@ def test_folder_with_an_unreadable_image(tmp_path):
     assert frames[2].dropped.startswith("corrupt:") and "f3.jpg" in frames[2].dropped
 
 
-def test_a_source_that_never_opens(tmp_path):
+def test_a_source_that_never_opens(tmp_path, backend):
     with pytest.raises(SpotrtError, match="cannot open"):
         LiveSource(parse_source("rtsp://127.0.0.1:9/none"), opener=lambda spec: FakeCapture(opened=False))
     bad = tmp_path / "not_a_video.mp4"
     bad.write_bytes(b"\x00" * 1000)
-    with pytest.raises(SpotrtError, match="not_a_video.mp4: OpenCV cannot open it"):
-        open_source(bad)
+    name = {"opencv": "OpenCV", "gst": "GStreamer"}[backend]
+    with pytest.raises(SpotrtError, match=f"not_a_video.mp4: {name} cannot open it"):
+        open_source(bad, backend=backend)
 
 
 def test_live_source_keeps_the_newest_frame_and_counts_the_rest():
@@ -202,7 +235,8 @@ class _MjpegServer:
 
 def test_real_http_stream_drops_reconnects_and_gives_up():
     """Through OpenCV's FFmpeg, no fakes: a stream that drops after 12 frames, comes back for 12 more,
-    then stays down. Every frame is delivered or recorded as dropped, in order, once."""
+    then stays down. Every frame is delivered or recorded as dropped, in order, once; the frames of
+    the outage (its length times the stream's frame rate) are records too."""
     server = _MjpegServer(per_connection=12, connections=2)
     lines = []
     try:
@@ -211,11 +245,12 @@ def test_real_http_stream_drops_reconnects_and_gives_up():
         src.close()
     finally:
         server.close()
-    assert [f.index for f in frames] == list(range(24))
+    assert [f.index for f in frames] == list(range(len(frames)))
     values = [int(f.image[20, 30, 0]) for f in frames if f.dropped is None]
     assert all(b > a for a, b in zip(values, values[1:]))  # in order, none twice (JPEG keeps them within +-2)
     assert min(values) < 90 and max(values) > 110  # frames from before and after the reconnect
-    assert all(f.dropped == DROP_NEWER for f in frames if f.image is None)
+    assert len(frames) - sum(f.dropped == DROP_LOST for f in frames) == 24  # the 24 the server sent
+    assert {f.dropped for f in frames if f.image is None} <= {DROP_NEWER, DROP_LOST}
     assert src.reconnects == 1
     assert any("reconnected" in ln for ln in lines) and any("giving up" in ln for ln in lines)
 

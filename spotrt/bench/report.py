@@ -78,6 +78,8 @@ SCHEMA: dict[str, str] = {
     "runs[].throughput.seconds": "its wall time",
     "runs[].throughput.frames_per_s": "frames / seconds",
     "runs[].throughput.speedup_over_serial": "throughput / end_to_end.frames_per_s",
+    **_summary("runs[].throughput.latency", "capture -> words of one frame in the pipelined loop, from the start "
+               "of its preprocessing to the end of its postprocessing (sources always ready: includes its queue wait)"),
     "runs[].memory": "memory over the measurement",
     "runs[].memory.peak_rss_mib": "peak host resident set size (MiB)",
     "runs[].memory.peak_rss_scope": "'measurement' (peak reset before it) or 'process' (since start)",
@@ -231,15 +233,16 @@ def format_markdown(result: dict) -> str:
     lines += [_point(r) + "| " + " | ".join(_mpp(r["stages"].get(s)) for s in names) + " |" for r in runs]
     lines += ["", "End to end (one sync per batch) and throughput (stages overlapped in threads):", "",
               "| backend | precision | input | batch | streams | end-to-end ms (median / p90 / p99) | frames/s serial "
-              "| frames/s pipelined | pipelined / serial | GFLOP/frame | MB/frame (fused) | peak RSS MiB | device MiB "
-              "| % of peak | words/frame |", "|" + "---|" * 15]
+              "| frames/s pipelined | pipelined / serial | pipelined latency ms (p50 / p99) | GFLOP/frame "
+              "| MB/frame (fused) | peak RSS MiB | device MiB | % of peak | words/frame |", "|" + "---|" * 16]
     for r in runs:
         e, t, m, c = r["end_to_end"], r["throughput"], r["memory"], r["cost"]
         mb = f"{c['bytes_per_frame'] / 1e6:.0f} ({c['bytes_fused_per_frame'] / 1e6:.0f})"
         frac = "unknown" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.2f}"
         dev = "-" if m["device_peak_mib"] is None else f"{m['device_peak_mib']:.0f}"
         lines.append(_point(r) + f"| {r['streams']} | {_mpp(e)} | {e['frames_per_s']:.2f} | {t['frames_per_s']:.2f} "
-                     f"| {t['speedup_over_serial']:.2f}x | {c['flops_per_frame'] / 1e9:.2f} | "
+                     f"| {t['speedup_over_serial']:.2f}x | {_ms(t['latency']['median_ms'])} / "
+                     f"{_ms(t['latency']['p99_ms'])} | {c['flops_per_frame'] / 1e9:.2f} | "
                      f"{mb} | {m['peak_rss_mib']:.0f} | {dev} | {frac} | "
                      f"{r['words_per_frame']:.1f} |")
     comp = result.get("comparisons") or {}

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..imageops import READ_HEIGHT, prepare_crop, preprocess
 from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, text_confidence, words_of
-from .timing import no_lap
+from .timing import no_lap, summarize
 
 TORCH_STAGES = ("preprocess", "backbone+proposals", "roi_pooling", "encoder+detection", "decoder", "postprocess")
 GRAPH_STAGES = ("preprocess", "network", "postprocess")
@@ -266,16 +266,19 @@ class Graphs:
 def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
     """Frames/s with the stages overlapped: `streams` threads preprocess (each its own source of
     frames), the caller's thread runs the network on batches gathered from any of them, and one
-    thread postprocesses, so frame i+1 is prepared while frame i is in the network."""
+    thread postprocesses, so frame i+1 is prepared while frame i is in the network. `latency`: each
+    frame's capture-to-words time, from the start of its preprocessing to the end of its
+    postprocessing (with the sources always ready, it includes the wait in the queue)."""
     ready: queue.Queue = queue.Queue(maxsize=2 * batch * streams)
     done: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
-    counted = [0]
+    counted, latencies = [0], []
 
     def produce(k: int) -> None:
         i = k
         while not stop.is_set():
-            item = pipe.prepare_one(frames[i % len(frames)])
+            t = time.perf_counter()
+            item = (pipe.prepare_one(frames[i % len(frames)]), t)
             while not stop.is_set():
                 try:
                     ready.put(item, timeout=0.05)
@@ -286,7 +289,10 @@ def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
 
     def finish() -> None:
         while (item := done.get()) is not None:
-            counted[0] += len(pipe.postprocess(*item))
+            raw, lbs, started = item
+            counted[0] += len(pipe.postprocess(raw, lbs))
+            now = time.perf_counter()
+            latencies.extend(now - t for t in started)
 
     producers = [threading.Thread(target=produce, args=(k,), daemon=True) for k in range(streams)]
     post = threading.Thread(target=finish, daemon=True)
@@ -295,8 +301,9 @@ def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
         t.start()
     try:
         for _ in budget.rounds():
-            xs, lbs = zip(*(ready.get() for _ in range(batch)))
-            done.put((pipe.network(pipe.to_input(list(xs))), lbs))
+            items, started = zip(*(ready.get() for _ in range(batch)))
+            xs, lbs = zip(*items)
+            done.put((pipe.network(pipe.to_input(list(xs))), lbs, started))
     finally:
         done.put(None)
         post.join()
@@ -304,7 +311,8 @@ def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
         stop.set()
         for t in producers:
             t.join()
-    return {"frames": counted[0], "seconds": seconds, "frames_per_s": counted[0] / seconds}
+    return {"frames": counted[0], "seconds": seconds, "frames_per_s": counted[0] / seconds,
+            "latency": summarize(latencies)}
 
 
 # --- FLOPs and bytes -----------------------------------------------------------------------------

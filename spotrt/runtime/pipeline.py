@@ -5,7 +5,9 @@ inference while memory stays bounded. Capture runs one thread per source; the pr
 gathers the frames that are ready (from any source) into one batch for backends with a fixed batch
 (`.run(batch)` on an (N,3,H,W) input, as exported ONNX graphs have), else the backend reads frame by
 frame (`.spot(image)`). Every frame a source yields leaves the pipeline as exactly one result,
-processed or dropped with a reason, in each source's order.
+processed or dropped with a reason, in each source's order. Each processed frame's latency, from
+the moment its source had it decoded (`Frame.captured`) to its result reaching the sinks, is in its
+result and, as p50/p99, in the summary.
 
     pipe = Pipeline([open_source("clip.mp4")], load_spotter(...), [JsonlSink("out.jsonl")])
     summary = pipe.run()          # Ctrl-C / SIGTERM stop it cleanly; sinks are closed either way
@@ -45,7 +47,14 @@ class FrameResult:
     letterbox: Letterbox | None = None
     raw: object = None                          # this frame's raw outputs, or its words (per-frame backends)
     done: bool = False                          # went through postprocessing
+    latency_s: float | None = None              # capture -> result (processed frames), set at the sinks
+    release: Callable[[], None] | None = None   # gives a live source's in-flight slot back (after inference)
     _annotated: np.ndarray | None = None
+
+    def free(self) -> None:
+        if self.release is not None:
+            self.release, release = None, self.release
+            release()
 
     def annotated(self) -> np.ndarray | None:
         """The frame with its words drawn (label: the stable reading once there is one), made once."""
@@ -130,6 +139,7 @@ class StageStats:
         self.dropped = Counter()         # by reason
         self.words = 0
         self.batches = 0
+        self.latency: list[float] = []   # seconds, capture -> result, per processed frame
         self.started = time.perf_counter()
 
     def add(self, stage: str, seconds: float, items: int) -> None:
@@ -142,6 +152,7 @@ class StageStats:
             wall = time.perf_counter() - self.started
             processed = sum(self.processed.values())
             busy = dict(self.busy)
+            latency = latency_summary(self.latency)
             return {
                 "wall_s": wall,
                 "frames_in": sum(self.frames_in.values()),
@@ -156,7 +167,17 @@ class StageStats:
                 "stage_busy_s": busy,
                 # Stages at work at once on average: 1.0 = as if run one after another.
                 "overlap": sum(busy.values()) / wall if wall > 0 else 0.0,
+                "latency_ms": latency,
             }
+
+
+def latency_summary(seconds: list[float]) -> dict:
+    """{frames, p50, p99, max} in ms of capture-to-result latencies (nearest-rank percentiles)."""
+    if not seconds:
+        return {"frames": 0, "p50": None, "p99": None, "max": None}
+    xs = np.sort(np.asarray(seconds, np.float64)) * 1000.0
+    rank = lambda q: float(xs[min(len(xs) - 1, max(0, int(np.ceil(q * len(xs))) - 1))])  # noqa: E731
+    return {"frames": len(xs), "p50": rank(0.50), "p99": rank(0.99), "max": float(xs[-1])}
 
 
 class Pipeline:
@@ -201,10 +222,17 @@ class Pipeline:
 
     # -- stages -----------------------------------------------------------------------------------
     def _capture(self, source: VideoSource) -> None:
+        # A live source's frames are taken only when the network can take them (at most one batch
+        # of them between its capture and the end of inference): the others wait in the source,
+        # where a newer frame replaces them, instead of in this pipeline's queues (latency).
+        slots = threading.Semaphore(self.backend.batch) if source.live else None
         try:
             it = source.frames(self.stop_event)
             count = 0
             while self.max_frames is None or count < self.max_frames:
+                while slots is not None and not slots.acquire(timeout=0.1):
+                    if self.stop_event.is_set():
+                        break
                 try:
                     frame = next(it)
                 except StopIteration:
@@ -212,10 +240,16 @@ class Pipeline:
                 count += 1
                 if frame.dropped is None and frame.index % self.every:
                     frame.dropped = DROP_EVERY
+                result = FrameResult(frame)
+                if slots is not None:
+                    if frame.dropped is None:
+                        result.release = slots.release
+                    else:
+                        slots.release()
                 self.stats.add("capture", frame.read_s, 1)
                 with self.stats._lock:
                     self.stats.frames_in[frame.stream] += 1
-                self._q_frames.put(FrameResult(frame))
+                self._q_frames.put(result)
         except BaseException as exc:  # a source's bug must not hang the other stages
             self._fail(exc)
         finally:
@@ -267,6 +301,8 @@ class Pipeline:
                 self._timed("infer", self.backend.infer, live[i:i + self.backend.batch])
                 with self.stats._lock:
                     self.stats.batches += 1
+            for r in live:
+                r.free()
             self._q_inferred.put(bundle)
         self._q_inferred.put(_END)
 
@@ -286,8 +322,11 @@ class Pipeline:
         while (bundle := self._q_done.get()) is not _END:
             t0 = time.perf_counter()
             for r in bundle:
+                r.free()
                 if r.frame.dropped is None and not r.done:  # a stage failed before this frame was read
                     r.frame.dropped = f"error: {type(self.error).__name__}"
+                if r.frame.dropped is None:
+                    r.latency_s = time.perf_counter() - r.frame.captured
                 for s in self.sinks:
                     try:
                         s.write(r)
@@ -298,6 +337,7 @@ class Pipeline:
                     if f.dropped is None:
                         self.stats.processed[f.stream] += 1
                         self.stats.words += len(r.words)
+                        self.stats.latency.append(r.latency_s)
                     else:
                         self.stats.dropped[f.dropped] += 1
                 r.frame.image = None
@@ -365,6 +405,10 @@ def format_summary(s: dict) -> str:
     serial = sum(s["stage_busy_s"].values())
     lines.append(f"overlap: {s['overlap']:.2f}x (stage time {serial:.1f} s in {s['wall_s']:.1f} s of wall time; "
                  "1.00 = stages one after another)")
+    lat = s.get("latency_ms") or {}
+    if lat.get("frames"):
+        lines.append(f"latency capture -> result: p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, "
+                     f"max {lat['max']:.0f} ms ({lat['frames']} frames)")
     for uri, n in (s.get("reconnects") or {}).items():
         lines.append(f"reconnects: {uri}: {n}")
     return "\n".join(lines)
@@ -377,4 +421,4 @@ def format_status(s: dict) -> str:
 
 
 __all__ = ["Pipeline", "FrameResult", "StageStats", "backend_adapter", "format_summary", "format_status",
-           "DROP_EVERY", "STAGES"]
+           "latency_summary", "DROP_EVERY", "STAGES"]

@@ -21,13 +21,16 @@ DEFAULT_FPS = 25.0
 
 
 def frame_record(result) -> dict:
-    """One JSON object for one frame: its words (with track and stable text) or why it was dropped."""
+    """One JSON object for one frame: its words (with track and stable text) and its capture-to-result
+    latency, or why it was dropped."""
     f = result.frame
     rec = {"stream": f.stream, "source": f.source, "frame": f.index, "time": round(float(f.time), 4)}
     if f.dropped is not None:
         rec["dropped"] = f.dropped
     else:
         rec["words"] = [w.to_json() for w in result.words]
+        if getattr(result, "latency_s", None) is not None:
+            rec["latency_ms"] = round(1000.0 * result.latency_s, 2)
     return rec
 
 

@@ -7,13 +7,21 @@
     open_source("csi://0")             a Jetson CSI camera through GStreamer's nvarguscamerasrc
     open_source("videotestsrc ! ... ! appsink")   a raw GStreamer pipeline
 
+Two ways to open cameras, streams, files and pipelines (`backend`): "gst", GStreamer's own pipeline
+through PyGObject (spotrt.runtime.gst: hardware decoding and CSI cameras on Jetson, whatever
+OpenCV was built with), and "opencv", cv2.VideoCapture (FFmpeg; GStreamer only where OpenCV was
+built with it). "auto" takes gst where PyGObject's GStreamer imports, opencv otherwise; http(s)
+and rtmp streams always open with opencv. One line on stderr says which opened each source.
+
 A source yields `Frame`s from `frames(stop)`. Files (and folders) deliver every frame: a frame that
 cannot be decoded is yielded as a dropped record with its reason, never skipped silently. Live
 sources (cameras, streams, pipelines) keep only the newest frame: a capture thread overwrites a
 one-slot buffer, and each frame overwritten before it was taken is yielded as a dropped record
 ("live: newer frame"), so a slow model never builds a backlog and every index is accounted for.
 A live source that stops delivering reconnects with exponential backoff and reports each attempt;
-one that never opens raises SpotrtError.
+the frames it would have delivered meanwhile (the outage times its frame rate) are dropped records
+("live: lost while reconnecting"); an end-of-stream that GStreamer reports ends it. One that never
+opens raises SpotrtError (with a reconnect timeout, after trying that long).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -41,8 +50,10 @@ CSI_SIZE, CSI_FPS = (1280, 720), 30
 FILE_MAX_CONSECUTIVE_FAILURES = 8
 
 DROP_NEWER = "live: newer frame"
-DROP_CORRUPT = "corrupt: OpenCV could not decode the frame"
+DROP_CORRUPT = "corrupt: the frame could not be decoded"
 DROP_TRUNCATED = "truncated: no readable frame from here to the file's stated frame count"
+DROP_LOST = "live: lost while reconnecting"
+SOURCE_BACKENDS = ("auto", "gst", "opencv")
 
 
 @dataclass
@@ -56,6 +67,8 @@ class Frame:
     image: np.ndarray | None = None
     dropped: str | None = None
     read_s: float = 0.0    # time spent decoding it (the capture stage's work)
+    # time.perf_counter() when the source had it decoded: the start of its capture-to-result latency
+    captured: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -284,7 +297,7 @@ def _log(line: str) -> None:
 @dataclass
 class _Slot:
     frame: Frame | None = None
-    dropped: list = field(default_factory=list)  # (index, time) of frames overwritten before they were taken
+    dropped: list = field(default_factory=list)  # (index, time, reason) of frames dropped before they were taken
     ended: bool = False
 
 
@@ -292,16 +305,19 @@ class LiveSource(VideoSource):
     """A camera or stream: a capture thread keeps only the newest frame and reconnects with backoff.
 
     `give_up_s`: end the stream after this long without a frame (None = keep trying forever).
-    `opener(spec)` returns a cv2.VideoCapture-like object (tests pass fakes).
+    `opener(spec)` returns a cv2.VideoCapture-like object (tests pass fakes; GstCapture is one);
+    `cap`: one already opened by it. A capture may tell more than cv2's: `ended == "eos"` (the
+    stream ended: no reconnect), `skipped` (frames it dropped before the one read), `error` (why).
     """
 
     live = True
 
     def __init__(self, spec: SourceSpec, stream: int = 0, opener: Callable | None = None,
-                 backoff=(0.5, 8.0), give_up_s: float | None = None, log: Callable[[str], None] = _log) -> None:
+                 backoff=(0.5, 8.0), give_up_s: float | None = None, log: Callable[[str], None] = _log,
+                 cap=None) -> None:
         super().__init__(spec.uri, stream)
         self.spec, self.opener, self.backoff, self.give_up_s, self.log = spec, opener or _open_capture, backoff, give_up_s, log
-        self.cap = self.opener(spec)
+        self.cap = cap if cap is not None else self.opener(spec)
         if not self.cap.isOpened():
             self.cap.release()
             raise SpotrtError(f"source {spec.uri}: {_why_not_opened(spec)}")
@@ -313,8 +329,13 @@ class LiveSource(VideoSource):
         self._thread = threading.Thread(target=self._capture, name=f"capture-{stream}", daemon=True)
         self._thread.start()
 
+    def _why(self) -> str:
+        why = getattr(self.cap, "error", None)
+        return f": {why}" if why else ""
+
     def _reconnect(self) -> bool:
         """Reopen until it delivers or `give_up_s` passes -> whether it is back."""
+        why = self._why()
         self.cap.release()
         delay, lost_at, attempt = self.backoff[0], time.monotonic(), 0
         while not self._closed.is_set():
@@ -322,7 +343,7 @@ class LiveSource(VideoSource):
             if self.give_up_s is not None and time.monotonic() - lost_at >= self.give_up_s:
                 self.log(f"source {self.uri}: no frame for {self.give_up_s:.0f} s, giving up after {attempt - 1} attempts")
                 return False
-            self.log(f"source {self.uri}: lost, reconnecting in {delay:.1f} s (attempt {attempt})")
+            self.log(f"source {self.uri}: lost, reconnecting in {delay:.1f} s (attempt {attempt}){why}")
             if self._closed.wait(delay):
                 return False
             self.cap = self.opener(self.spec)
@@ -330,27 +351,44 @@ class LiveSource(VideoSource):
                 self.reconnects += 1
                 self.log(f"source {self.uri}: reconnected (attempt {attempt})")
                 return True
+            why = self._why()
             self.cap.release()
             delay = min(delay * 2, self.backoff[1])
         return False
 
     def _capture(self) -> None:
-        index = 0
+        index, last, after_loss = 0, None, False
         try:
             while not self._closed.is_set():
                 t0 = time.perf_counter()
                 ok, image = self.cap.read()
                 dt = time.perf_counter() - t0
                 if not ok or image is None:
+                    if getattr(self.cap, "ended", None) == "eos":
+                        self.log(f"source {self.uri}: end of stream")
+                        break
                     if self._reconnect():
+                        after_loss = True
                         continue
                     break
-                frame = Frame(self.stream, self.uri, index, time.time(), image, None, dt)
+                now, missed = time.time(), []
+                if after_loss and last is not None and self.fps:
+                    # The frames the source would have sent while it was away, at its frame rate.
+                    n = max(0, int(round((now - last.time) * self.fps)) - 1)
+                    missed = [(index + i, last.time + (i + 1) / self.fps, DROP_LOST) for i in range(n)]
+                    index += n
+                after_loss = False
+                skipped = int(getattr(self.cap, "skipped", 0) or 0)  # dropped by the capture for a newer one
+                missed += [(index + i, now, DROP_NEWER) for i in range(skipped)]
+                index += skipped
+                frame = Frame(self.stream, self.uri, index, now, image, None, dt)
                 index += 1
+                last = frame
                 with self._cond:
                     old = self._slot.frame
                     if old is not None:
-                        self._slot.dropped.append((old.index, old.time))
+                        self._slot.dropped.append((old.index, old.time, DROP_NEWER))
+                    self._slot.dropped.extend(missed)
                     self._slot.frame = frame
                     self._cond.notify_all()
         finally:
@@ -367,8 +405,8 @@ class LiveSource(VideoSource):
                 frame, dropped = self._slot.frame, self._slot.dropped
                 self._slot.frame, self._slot.dropped = None, []
                 ended = self._slot.ended
-            for i, t in dropped:
-                yield Frame(self.stream, self.uri, i, t, None, DROP_NEWER)
+            for i, t, reason in dropped:
+                yield Frame(self.stream, self.uri, i, t, None, reason)
             if frame is not None:
                 yield frame
             elif ended:
@@ -380,15 +418,98 @@ class LiveSource(VideoSource):
         self._thread.join(timeout=6.0)
 
 
-def open_source(uri, stream: int = 0, **live_options) -> VideoSource:
-    """The source a URI names, opened (SpotrtError, one line, when it cannot be)."""
+def source_backend(spec: SourceSpec, backend: str = "auto") -> str:
+    """"gst" or "opencv": which opens `spec` (see the module docstring); SpotrtError for gst without PyGObject."""
+    from .gst import gst_missing
+
+    if backend not in SOURCE_BACKENDS:
+        raise SpotrtError(f"--source-backend: found {backend!r}, expected one of {', '.join(SOURCE_BACKENDS)}")
+    if backend == "opencv" or spec.kind == "folder":
+        return "opencv"
+    if spec.kind == "network" and not spec.uri.lower().startswith(("rtsp://", "rtsps://")):
+        if backend == "gst":
+            raise SpotrtError(f"--source-backend gst: found {spec.uri.split('://')[0]}:// in {spec.uri}, expected "
+                              "rtsp:// or rtsps:// (http(s) and rtmp streams open with OpenCV: --source-backend auto)")
+        return "opencv"
+    missing = gst_missing()
+    if backend == "gst":
+        if missing:
+            raise SpotrtError(f"--source-backend gst: {missing}, expected python3-gi and gir1.2-gstreamer-1.0 "
+                              "visible to this Python (README: camera sources)")
+        return "gst"
+    return "opencv" if missing else "gst"
+
+
+def _gst_failure(spec: SourceSpec, cap) -> SpotrtError:
+    expected = {"file": "a video file GStreamer can demux and decode",
+                "v4l2": "a connected V4L2 camera",
+                "network": "a reachable stream",
+                "csi": "a CSI camera on a Jetson with JetPack's GStreamer plugins (nvarguscamerasrc, nvvidconv)",
+                "gstreamer": "a pipeline that plays and ends in appsink"}.get(spec.kind, "a readable source")
+    why = cap.error or "no frame"
+    if why.startswith("cannot build"):
+        return SpotrtError(f"source {spec.uri}: GStreamer {why}, expected {expected}")
+    return SpotrtError(f"source {spec.uri}: GStreamer cannot open it ({why}), expected {expected}")
+
+
+def _open_retrying(open_once, spec: SourceSpec, give_up_s, backoff, log):
+    """The first open of a camera or stream; with `give_up_s`, retried with backoff for that long
+    (a camera that comes up after spotrt). -> the opened capture, or the last one that failed."""
+    cap = open_once()
+    if cap.isOpened() or not give_up_s or spec.kind not in ("network", "v4l2", "csi"):
+        return cap
+    deadline, delay, attempt = time.monotonic() + give_up_s, backoff[0], 1
+    while not cap.isOpened() and (left := deadline - time.monotonic()) > 0:
+        why = getattr(cap, "error", None)
+        wait = min(delay, left)
+        log(f"source {spec.uri}: not open, retrying in {wait:.1f} s (attempt {attempt}" + (f": {why})" if why else ")"))
+        cap.release()
+        time.sleep(wait)
+        cap, delay, attempt = open_once(), min(delay * 2, backoff[1]), attempt + 1
+    return cap
+
+
+def open_source(uri, stream: int = 0, backend: str = "auto", decoder: str = "auto", **live_options) -> VideoSource:
+    """The source a URI names, opened (SpotrtError, one line, when it cannot be).
+
+    `backend`: auto, gst or opencv (module docstring); `decoder`: auto, nv or sw, for GStreamer
+    pipelines (spotrt.runtime.gst). `live_options` go to LiveSource (backoff, give_up_s, log).
+    """
     spec = parse_source(uri)
-    if spec.kind == "file":
-        return FileSource(spec, stream)
     if spec.kind == "folder":
         return FolderSource(spec, stream)
-    return LiveSource(spec, stream, **live_options)
+    log = live_options.get("log", _log)
+    backoff = live_options.get("backoff", (0.5, 8.0))
+    give_up_s = live_options.get("give_up_s")
+    use = source_backend(spec, backend)
+    if use == "gst":
+        from .gst import DECODERS, GstCapture, GstFileSource
+
+        if decoder not in DECODERS:
+            raise SpotrtError(f"--decoder: found {decoder!r}, expected one of {', '.join(DECODERS)}")
+        opener = partial(GstCapture, decoder=decoder)
+        cap = _open_retrying(lambda: opener(spec), spec, give_up_s, backoff, log)
+        if not cap.isOpened():
+            cap.release()
+            raise _gst_failure(spec, cap)
+        log(f"source {spec.uri}: GStreamer{' (live)' if cap.live else ''}, decoder {cap.decoder or 'as given'}: "
+            f"{cap.description}")
+        if not cap.live:
+            return GstFileSource(spec, cap, stream, log=log)
+        return LiveSource(spec, stream, opener=opener, cap=cap, **live_options)
+    if decoder != "auto":
+        raise SpotrtError(f"--decoder {decoder}: found source {spec.uri} opened by OpenCV, expected a GStreamer "
+                          "source (--source-backend gst; --decoder picks GStreamer's decoder)")
+    if spec.kind == "file":
+        src = FileSource(spec, stream)
+        log(f"source {spec.uri}: OpenCV ({src.cap.getBackendName()})")
+        return src
+    cap = _open_retrying(lambda: live_options.get("opener", _open_capture)(spec), spec, give_up_s, backoff, log)
+    src = LiveSource(spec, stream, cap=cap, **live_options)
+    log(f"source {spec.uri}: OpenCV ({cap.getBackendName() if hasattr(cap, 'getBackendName') else 'capture'})")
+    return src
 
 
 __all__ = ["Frame", "SourceSpec", "VideoSource", "FileSource", "FolderSource", "IterableSource", "LiveSource",
-           "parse_source", "open_source", "csi_pipeline", "DROP_NEWER", "DROP_CORRUPT", "DROP_TRUNCATED"]
+           "parse_source", "open_source", "source_backend", "csi_pipeline", "DROP_NEWER", "DROP_CORRUPT",
+           "DROP_TRUNCATED", "DROP_LOST", "SOURCE_BACKENDS"]

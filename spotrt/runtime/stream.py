@@ -14,6 +14,7 @@ from ..errors import SpotrtError
 from .pipeline import Pipeline, format_status, format_summary
 from .sinks import DisplaySink, JsonlSink, VideoSink, _check_output
 from .sources import open_source, parse_source
+from .sources import source_backend as choose_source_backend
 from .tracking import Tracker
 
 
@@ -25,11 +26,16 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
                jsonl=None, every: int = 1, max_frames: int | None = None, display: bool = False,
                min_track: int = 3, vote: int = 15, reconnect_timeout: float | None = None,
                threads: int | None = None, quiet: bool = False, extra_sinks=(), print_summary: bool = True,
-               scale: float = 1.0, min_score: float | None = None) -> dict:
+               scale: float = 1.0, min_score: float | None = None, source_backend: str = "auto",
+               decoder: str = "auto") -> dict:
     """Read every source through `spotter` (or the one `model`/`backend` load) -> the run's summary.
 
     `scale` resizes every frame before the network (see load_spotter); boxes stay in frame pixels.
+    `source_backend` (auto, gst, opencv) and `decoder` (auto, nv, sw): how cameras, streams and
+    files are opened (spotrt.runtime.sources.open_source).
     """
+    from .gst import DECODERS
+
     from ..api import check_min_score, check_scale, set_min_score
 
     scale = check_scale(scale)
@@ -42,9 +48,11 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
         raise SpotrtError(f"--max-frames: found {max_frames}, expected a whole number >= 1")
     if min_track < 1 or vote < 1:
         raise SpotrtError(f"--min-track/--vote: found {min_track}/{vote}, expected whole numbers >= 1")
-    for uri in sources:  # a mistyped path fails here, before a model is loaded
+    if decoder not in DECODERS:
+        raise SpotrtError(f"--decoder: found {decoder!r}, expected one of {', '.join(DECODERS)}")
+    for uri in sources:  # a mistyped path or a backend that is not here fails before a model is loaded
         if not hasattr(uri, "frames"):
-            parse_source(uri)
+            choose_source_backend(parse_source(uri), source_backend)
     if jsonl:
         _check_output(jsonl, "output file")
     video = VideoSink(output, streams=len(sources)) if output else None
@@ -63,7 +71,8 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
                 uri.stream = i
                 opened.append(uri)
             else:
-                opened.append(open_source(uri, stream=i, give_up_s=reconnect_timeout))
+                opened.append(open_source(uri, stream=i, backend=source_backend, decoder=decoder,
+                                          give_up_s=reconnect_timeout))
         sinks = list(extra_sinks)
         if jsonl:
             sinks.insert(0, JsonlSink(jsonl))
