@@ -22,7 +22,7 @@ for key, scene in synthetic_set(int(sys.argv[2]), 1, 99, 256, 512):  # seed 99: 
     cv2.imwrite(f"{sys.argv[1]}/{key}.png", scene.image)
 PY
 $S export --model "$W" --out "$OUT/syn" --input-size 256x512 --graphs portable
-$S export --model "$W" --out "$OUT/dev" --input-size 736x1280 --graphs portable
+$S export --model "$W" --out "$OUT/dev" --input-size 736x1280 --graphs portable,read
 $S calibrate --onnx "$OUT/syn/model.portable.onnx" --images "$OUT/calib_syn" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/syn/model.int8.onnx"
 $S calibrate --onnx "$OUT/dev/model.portable.onnx" --video "$VIDEO" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/dev/model.int8.onnx"
 for P in portable int8; do
