@@ -95,12 +95,6 @@ def _print_table(results: dict) -> None:
             print(f"  {name.replace('_', ' ')}: {cells}")
 
 
-def _shared_backgrounds():
-    """../shared/data/backgrounds beside the project, when it is there."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "backgrounds"
-    return path if path.is_dir() else None
-
-
 def cmd_eval(a) -> int:
     from .eval import runner
 
@@ -130,7 +124,7 @@ def cmd_eval(a) -> int:
             if a.crops:
                 results = {"dataset": str(a.crops), "crops": C.crop_accuracy(spotter, items, vocab, not a.quiet)}
             else:
-                gen = C.synthetic_crops(a.synthetic_crops, a.level, backgrounds_dir=_shared_backgrounds())
+                gen = C.synthetic_crops(a.synthetic_crops, a.level)
                 items = [(img, label, kind) for _, img, label, kind in gen]
                 results = {"dataset": f"held-out synthetic crops, level {a.level}, {a.synthetic_crops} words",
                            "crops": C.crop_accuracy(spotter, items, vocab, not a.quiet)}

@@ -112,9 +112,17 @@ def crop_accuracy(spotter, items, vocabulary: set[str] | None = None, progress: 
             "by_kind": table(by_kind), "by_length": table(by_len), "misread": wrong}
 
 
+def default_backgrounds() -> Path | None:
+    """../shared/data/backgrounds beside the project, when it is there."""
+    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "backgrounds"
+    return path if path.is_dir() else None
+
+
 def synthetic_crop_generator(backgrounds_dir=None):
     """The generator of the held-out crop set: held-out font families, open-vocabulary text, and the
-    `val_*` photographs of the backgrounds folder (when present) behind the words."""
+    `val_*` photographs of the backgrounds folder (default: `default_backgrounds()`, when present)
+    behind the words."""
+    backgrounds_dir = backgrounds_dir or default_backgrounds()
     from ..data.fonts import find_fonts
     from ..data.synth import SynthGenerator
     from ..data.words import TextSource
