@@ -111,7 +111,7 @@ def test_real_crops_line_up_with_the_scenes_and_validation_words_are_found():
     assert len(recs) == 1000
     sources = crop_sources(recs, crops)
     assert sources is not None and len(sources) == len(crops) == 4468
-    held = validation_crops(IC15_TRAIN, crops)
+    held = validation_crops(recs, crops)
     _, val = split_scenes(recs)
     expected = sum(1 for r in val for t in r.texts if t.strip() != "###")
     assert len(held) == expected and 0 < expected < 1000

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import SpotrtError
 from ..fileio import write_bytes_atomic
 from .frames import calibration_batches, check_batch, image_frames, video_frames
-from .qdq import calibrated_tensors, insert_qdq, select_nodes
+from .qdq import QuantNode, calibrated_tensors, insert_qdq, select_nodes
 from .stats import DEFAULT_PERCENTILE, METHODS, TensorStats, amax_from_stats
 
 CACHE_FORMAT = "spotrt-calib-1"
@@ -163,16 +163,22 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
     qmodel = insert_qdq(proto, amax, nodes)
     info = {"method": method, "percentile": percentile if method == "percentile" else None,
             "source_sha256": sha, "quantized": [q.name for q in nodes]}
-    props = {p.key: p.value for p in qmodel.metadata_props}
-    props["spotrt_quantization"] = json.dumps(info)
-    read_out = _quantize_read_graph(path, meta, out, amax, info)
+    extra = {"spotrt_quantization": json.dumps(info)}
+    read_out = _quantize_read_graph(path, meta, nodes, out, amax, info)
     if read_out is not None:  # the INT8 model reads crops in INT8 too
-        props["spotrt_read_graph"] = read_out.name
-    del qmodel.metadata_props[:]
-    for k, v in props.items():
-        qmodel.metadata_props.add(key=k, value=v)
+        extra["spotrt_read_graph"] = read_out.name
+    _update_metadata(qmodel, extra)
     _check_and_write(qmodel, out)
     return CalibrationResult(out, cache, method, measured, reused, [q.name for q in nodes], amax, read_out)
+
+
+def _update_metadata(model, extra: dict[str, str]) -> None:
+    """Set `extra` in the model's metadata_props, keeping the other keys and their order."""
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update(extra)
+    del model.metadata_props[:]
+    for k, v in props.items():
+        model.metadata_props.add(key=k, value=v)
 
 
 def _check_and_write(qmodel, out: Path) -> None:
@@ -185,7 +191,8 @@ def _check_and_write(qmodel, out: Path) -> None:
     write_bytes_atomic(out, qmodel.SerializeToString())
 
 
-def _quantize_read_graph(path: Path, meta: dict, out: Path, amax: dict[str, float], info: dict) -> Path | None:
+def _quantize_read_graph(path: Path, meta: dict, spot_nodes: list[QuantNode], out: Path, amax: dict[str, float],
+                         info: dict) -> Path | None:
     """Quantize the read graph the source names (X.read.onnx) with the spotting graph's ranges.
 
     The read graph is the same backbone, FPN and region encoder as the spotting graph, exported from
@@ -207,7 +214,7 @@ def _quantize_read_graph(path: Path, meta: dict, out: Path, amax: dict[str, floa
     nodes = select_nodes(proto.graph)
     # by node name: the modules' nodes are named alike in both graphs, while the exporter numbers
     # anonymous tensors (/Mul_9_output_0) by their position in each graph
-    spot = {q.name: q for q in select_nodes(_load_proto(path).graph)}
+    spot = {q.name: q for q in spot_nodes}
     read_amax: dict[str, float] = {}
     for q in nodes:
         s = spot.get(q.name)
@@ -219,12 +226,8 @@ def _quantize_read_graph(path: Path, meta: dict, out: Path, amax: dict[str, floa
     if not nodes:
         return None
     qmodel = insert_qdq(proto, read_amax, nodes)
-    props = {p.key: p.value for p in qmodel.metadata_props}
-    props["spotrt_quantization"] = json.dumps({**info, "quantized": [q.name for q in nodes],
-                                              "ranges_from": path.name})
-    del qmodel.metadata_props[:]
-    for k, v in props.items():
-        qmodel.metadata_props.add(key=k, value=v)
+    _update_metadata(qmodel, {"spotrt_quantization": json.dumps({**info, "quantized": [q.name for q in nodes],
+                                                                  "ranges_from": path.name})})
     stem = out.name[: -len(".onnx")] if out.name.endswith(".onnx") else out.name
     read_out = out.with_name(stem + ".read.onnx")
     _check_and_write(qmodel, read_out)

@@ -21,7 +21,6 @@ from .charset import DEFAULT_CHARSET, normalize_text
 from .readers import read_icdar_gt
 
 # ic15_train is stored at 960x640; the camera's frames (and ic15_dev) are 1280x720.
-IC15_TRAIN_STORED = (960, 640)
 IC15_FRAME = (1280, 720)
 DONT_CARE = "###"
 
@@ -88,28 +87,28 @@ def crop_sources(records: list[SceneRecord], crops: list[tuple[str, str]]) -> li
     return [img for img, _ in legible]
 
 
-def validation_crops(scene_root, crops: list[tuple[str, str]], every: int = 10) -> set[str]:
-    """Paths of the word crops cut from the validation images of `split_scenes` (training must not
-    see them). Raises ValueError when the crops cannot be matched to the scenes."""
-    records = read_scene_set(scene_root)
+def validation_crops(records: list[SceneRecord], crops: list[tuple[str, str]], every: int = 10) -> set[str]:
+    """Paths of the word crops cut from the validation images of `split_scenes(records)` (training
+    must not see them). Raises ValueError when the crops cannot be matched to the scenes."""
     sources = crop_sources(records, crops)
     if sources is None:
-        raise ValueError(f"word crops: found {len(crops)} that do not match the legible words of {scene_root}, "
-                         "expected ic15_train_words beside ic15_train")
+        raise ValueError(f"word crops: found {len(crops)} that do not match the legible words of the "
+                         f"{len(records)} scenes, expected ic15_train_words beside ic15_train")
     _, val = split_scenes(records, every)
     val_images = {r.image for r in val}
     return {path for (path, _), src in zip(crops, sources) if src in val_images}
 
 
-def word_label(text: str, charset: str = DEFAULT_CHARSET, max_len: int = 16) -> str:
+def word_label(text: str, charset: str = DEFAULT_CHARSET, max_len: int | None = 16) -> str:
     """The recognition label of a transcription, or '' when it cannot be one (characters outside
-    the charset besides punctuation, or too long): such a word still trains detection."""
+    the charset besides punctuation, or longer than `max_len`; None: any length): such a word
+    still trains detection."""
     raw = text.strip()
     if not raw or raw == DONT_CARE:
         return ""
     label = normalize_text(raw, charset)
     stripped = "".join(c for c in raw if c not in string.punctuation).lower()
-    if not label or stripped != label or len(label) > max_len:
+    if not label or stripped != label or (max_len is not None and len(label) > max_len):
         return ""
     return label
 
@@ -142,11 +141,10 @@ class SceneSampler:
         sy = IC15_FRAME[1] / img.shape[0]
         return img, np.array([sx, sy], np.float32)
 
-    def sample(self, rng: np.random.Generator, height: int, width: int, index: int | None = None) -> SceneSample:
-        rec = self.records[int(rng.integers(len(self.records))) if index is None else index]
-        img, geo = self._load(rec)
+    def sample(self, rng: np.random.Generator, height: int, width: int) -> SceneSample:
+        rec = self.records[int(rng.integers(len(self.records)))]
+        img, geo = self._load(rec)  # geo: camera pixels per stored pixel
         quads = rec.quads * geo  # camera pixels
-        src_scale = geo  # camera pixels per stored pixel
         s = float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1]))))
         angle = float(rng.uniform(-self.max_angle, self.max_angle)) if rng.random() < self.rotate else 0.0
         care = [i for i, t in enumerate(rec.texts) if t.strip() != DONT_CARE]
@@ -160,9 +158,9 @@ class SceneSampler:
         m[:, 2] += np.array([width / 2 - centre[0], height / 2 - centre[1]])
         # the warp reads the stored image directly: fold the stored -> camera scale into the matrix
         m_img = m.copy()
-        m_img[:, 0] *= src_scale[0]
-        m_img[:, 1] *= src_scale[1]
-        shrink = s * float(min(src_scale))
+        m_img[:, 0] *= geo[0]
+        m_img[:, 1] *= geo[1]
+        shrink = s * float(min(geo))
         if shrink < 0.75:  # shrink with area averaging first: a warp alone would alias small text
             img = cv2.resize(img, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
             m_img[:, :2] /= shrink

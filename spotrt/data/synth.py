@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .charset import DEFAULT_CHARSET, normalize_text
 from .readers import read_word_coords, read_word_crops
+from .scenes import word_label
 
 LEVELS = (0, 1, 2)
 
@@ -249,18 +250,9 @@ class SynthGenerator:
 
     # ------------------------------------------------------------------ real crops
     def _filter_crops(self, crops):
-        punct = set(string.punctuation)
-        keep = []
-        for path, raw in crops:
-            raw = raw.strip()
-            if not raw or raw == "###":
-                continue
-            label = normalize_text(raw, self.charset)
-            stripped = "".join(c for c in raw if c not in punct).lower()
-            if not label or stripped != label:
-                continue  # spaces, accents or characters outside the charset
-            keep.append((path, label))
-        return keep
+        # spaces, accents or characters outside the charset: not a label (scenes.word_label's rule)
+        labelled = ((path, word_label(raw, self.charset, max_len=None)) for path, raw in crops)
+        return [(path, label) for path, label in labelled if label]
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - the generator lives as long as training
     def _load_crop(self, path: str):

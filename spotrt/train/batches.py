@@ -120,9 +120,10 @@ class BatchMaker:
     def _setup(self):
         if self._gen is None:
             real = []
+            records = read_scene_set(self.scene_root) if self.scene_root else []
             crops = read_word_crops(self.real_crops_root) if self.real_crops_root else []
-            if crops and self.scene_root:  # never the words of the held-out validation scenes
-                held = validation_crops(self.scene_root, crops)
+            if crops and records:  # never the words of the held-out validation scenes
+                held = validation_crops(records, crops)
                 crops = [c for c in crops if c[0] not in held]
             if crops:
                 for path, text in crops:
@@ -147,8 +148,8 @@ class BatchMaker:
                                        small_text=self.small_text if self.augment else 0.0,
                                        text_source=text_source, backgrounds=backgrounds,
                                        big_text=0.25 if (self.augment and self.open_text) else 0.0)
-            if self.real_scenes and self.scene_root:
-                train_records, _ = split_scenes(read_scene_set(self.scene_root))
+            if self.real_scenes and records:
+                train_records, _ = split_scenes(records)
                 self._scenes = SceneSampler(train_records, self.charset, self.max_len)
 
     def _real_crop(self, rng) -> tuple[np.ndarray, str] | None:
