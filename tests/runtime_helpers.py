@@ -200,7 +200,7 @@ def rtsp_outage(server: RtspServer, backend: str, kill_after: int = 20, down_s: 
     """Read `server`'s stream (a clip of `clip_frames` frames), kill the server after `kill_after`
     frames were read and start it again `down_s` s later. GStreamer's source ends with the second
     session's end of stream; OpenCV's cannot tell an end from a loss, so it is stopped once the
-    second session has given `clip_frames` frames. -> (frames, [(seconds, log line)], source)."""
+    second session has given `clip_frames` frames (read, or dropped for a newer one). -> (frames, [(seconds, log line)], source)."""
     import threading
 
     from spotrt.runtime.sources import DROP_LOST, open_source
@@ -221,7 +221,10 @@ def rtsp_outage(server: RtspServer, backend: str, kill_after: int = 20, down_s: 
             restart.start()
         if f.dropped == DROP_LOST and after is None:
             after = 0  # the outage's records come just before the first frame after reconnecting
-        elif f.dropped is None and after is not None:
+        elif f.dropped != DROP_LOST and after is not None:
+            # every frame of the second session counts, read or dropped as a newer frame came (a
+            # slow moment of this machine): counting only the frames read would wait past the
+            # session's end and reconnect once more
             after += 1
             if backend == "opencv" and after >= clip_frames:
                 stop.set()
