@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import SpotrtError
+from .fileio import check_writable, ensure_dir, open_partial
 from .imageops import read_image
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -139,17 +140,7 @@ def check_device(device: str) -> str:
 
 def check_writable_file(path) -> Path:
     """Fail now, in one line, when `path` cannot be written (its folder is created if missing)."""
-    f, tmp = _open_for_write(path)
-    f.close()
-    tmp.unlink(missing_ok=True)
-    return Path(path)
-
-
-def export(weights=None, out="model.onnx", input_size=None, batch: int = 1, opset: int = 17):
-    """Export weights to ONNX (plugin, portable and read graphs); see spotrt.export.onnx_export.export_model."""
-    from .export.onnx_export import export_model
-
-    return export_model(weights, out, input_size=input_size, batch=batch, opset=opset)
+    return check_writable(path)
 
 
 def collect_images(inputs) -> list[Path]:
@@ -187,28 +178,6 @@ class SpotReport:
     failed: list[str] = field(default_factory=list)  # one line per unreadable image
 
 
-def _check_writable_dir(path) -> Path:
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpotrtError(f"output folder {p}: cannot be created ({exc.strerror}), expected a writable folder") from None
-    if not os.access(p, os.W_OK):
-        raise SpotrtError(f"output folder {p}: not writable, expected a writable folder")
-    return p
-
-
-def _open_for_write(path):
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    try:
-        if p.parent != Path(""):
-            p.parent.mkdir(parents=True, exist_ok=True)
-        return open(tmp, "w", encoding="utf-8"), tmp
-    except OSError as exc:
-        raise SpotrtError(f"output file {p}: cannot be written ({exc.strerror}), expected a writable path") from None
-
-
 def spot_images(spotter, paths, jsonl=None, rrc_out=None, draw=None, progress: bool = True) -> SpotReport:
     """Spot words in every image; write JSON Lines, ICDAR 2015 result files and drawings.
 
@@ -218,9 +187,9 @@ def spot_images(spotter, paths, jsonl=None, rrc_out=None, draw=None, progress: b
     from .draw import draw_words
     from .eval.icdar15 import DetWord, write_submission_dir
 
-    rrc_dir = _check_writable_dir(rrc_out) if rrc_out else None
-    draw_dir = _check_writable_dir(draw) if draw else None
-    out, tmp = _open_for_write(jsonl) if jsonl else (None, None)
+    rrc_dir = ensure_dir(rrc_out) if rrc_out else None
+    draw_dir = ensure_dir(draw) if draw else None
+    out, partial = open_partial(jsonl) if jsonl else (None, None)
     report = SpotReport()
     dets: dict[str, list] = {}
     complete = False
@@ -247,10 +216,8 @@ def spot_images(spotter, paths, jsonl=None, rrc_out=None, draw=None, progress: b
         if out:
             out.close()
             if complete:  # published only when whole; an interrupted run keeps its lines apart
-                os.replace(tmp, jsonl)
+                os.replace(partial, jsonl)
             else:
-                partial = Path(str(jsonl) + ".partial")
-                os.replace(tmp, partial)
                 print(f"spotrt: note: interrupted: the words of {report.images} images are in {partial}",
                       file=sys.stderr)
     if rrc_dir is not None:

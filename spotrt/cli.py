@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 from . import __version__
 from .errors import SpotrtError
 from .fileio import write_bytes_atomic
+from .train.config import TrainConfig
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -61,17 +60,16 @@ def cmd_spot(a) -> int:
 def cmd_read(a) -> int:
     from .api import collect_images, load_spotter, read_crops
 
+    from .fileio import check_writable, write_bytes_atomic
+
     paths = collect_images(a.crops)
+    if a.out:
+        check_writable(a.out)
     spotter = load_spotter(a.model, a.backend, a.device)
     results, failed = read_crops(spotter, paths, progress=not a.quiet and bool(a.out))
     lines = "".join(f"{p}\t{t}\n" for p, t, _ in results)
     if a.out:
-        from .api import _open_for_write
-
-        f, tmp = _open_for_write(a.out)
-        with f:
-            f.write(lines)
-        os.replace(tmp, a.out)
+        write_bytes_atomic(a.out, lines.encode("utf-8"))
     else:
         sys.stdout.write(lines)
     return _report_failed(failed, len(paths))
@@ -142,7 +140,8 @@ def cmd_eval(a) -> int:
 
 
 def cmd_train(a) -> int:
-    from .train.loop import TrainConfig, train
+    from .options import parse_size
+    from .train.config import TrainConfig, parse_levels
 
     model = {"backbone": a.backbone}
     if a.charset:
@@ -153,60 +152,28 @@ def cmd_train(a) -> int:
         model["encoder_convs"] = a.encoder_convs
     if a.encoder_bidirectional is not None:
         model["encoder_bidirectional"] = a.encoder_bidirectional
-    for name, least in (("steps", 1), ("batch", 0), ("mosaics", 0), ("rec_per_mosaic", 1), ("checkpoint_every", 1)):
-        if getattr(a, name) < least:
-            raise SpotrtError(f"train --{name.replace('_', '-')}: found {getattr(a, name)}, expected an integer >= {least}")
-    if a.batch + a.mosaics == 0:
-        raise SpotrtError("train --batch/--mosaics: found 0 and 0, expected at least one scene or mosaic per step")
-    if not 0.0 <= a.real_fraction <= 1.0:
-        raise SpotrtError(f"train --real-fraction: found {a.real_fraction}, expected a fraction in [0, 1]")
-    if not 0.0 <= a.small_text <= 1.0:
-        raise SpotrtError(f"train --small-text: found {a.small_text}, expected a fraction in [0, 1]")
-    if a.small_text and not a.augment:
-        raise SpotrtError("train --small-text: found it with --no-augment, expected --augment (it is augmentation)")
     if a.levels:
-        try:
-            model["level_anchor_heights"] = tuple(tuple(float(h) for h in lv.split(",")) for lv in a.levels.split("/"))
-        except ValueError:
-            raise SpotrtError(f"train --levels: found {a.levels!r}, expected heights like '110,176/280,448'") from None
-    from .export.onnx_export import _check_size, parse_size
-
-    height, width = _check_size(parse_size(a.size))
-    if a.continue_from and (a.init or a.resume):
-        raise SpotrtError("train --continue-from: found it with --init or --resume, expected it alone")
-    if a.real_scenes < 0 or a.real_scenes > a.batch:
-        raise SpotrtError(f"train --real-scenes: found {a.real_scenes}, expected 0..--batch ({a.batch})")
-    for flag, value in (("--paste-share", a.paste_share), ("--label-smoothing", a.label_smoothing)):
-        if not 0.0 <= value < 1.0:
-            raise SpotrtError(f"train {flag}: found {value}, expected a fraction in [0, 1)")
-    if a.real_scenes and not a.scene_root:
-        raise SpotrtError("train --real-scenes: found no --scene-root, expected the ICDAR 2015 training folder")
-    for flag, path in (("--scene-root", a.scene_root), ("--backgrounds", a.backgrounds), ("--real-crops", a.real_crops)):
-        if path and not Path(path).is_dir():
-            raise SpotrtError(f"train {flag} {path}: found no such folder, expected a directory")
+        model["level_anchor_heights"] = parse_levels(a.levels)
+    height, width = parse_size(a.size, "train --size")
     tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, mosaics=a.mosaics, lr=a.lr, warmup=a.warmup,
                      curriculum=a.curriculum, mosaic_curriculum=a.mosaic_curriculum, seed=a.seed,
                      device=a.device, real_crops=a.real_crops, real_fraction=a.real_fraction, init=a.init,
-                     augment=a.augment, small_text=a.small_text, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers, checkpoint_every=a.checkpoint_every,
-                     height=height, width=width, real_scenes=a.real_scenes, scene_root=a.scene_root,
-                     open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16, model=model,
-                     continue_from=a.continue_from, paste_share=a.paste_share,
+                     augment=a.augment, small_text=a.small_text, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers,
+                     checkpoint_every=a.checkpoint_every, height=height, width=width, real_scenes=a.real_scenes,
+                     scene_root=a.scene_root, open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16,
+                     model=model, continue_from=a.continue_from, paste_share=a.paste_share,
                      label_smoothing=a.label_smoothing)
-    try:
-        from .train.batches import parse_curriculum
+    tc.check(a.resume)  # before torch is imported: a bad flag is one line at once
 
-        parse_curriculum(a.curriculum)
-        if a.mosaic_curriculum:
-            parse_curriculum(a.mosaic_curriculum)
-        final = train(tc, resume=a.resume)
-    except ValueError as exc:
-        raise SpotrtError(str(exc)) from None
-    print(f"weights: {final}")
+    from .train.loop import train
+
+    print(f"weights: {train(tc, resume=a.resume)}")
     return 0
 
 
 def cmd_export(a) -> int:
-    from .export.onnx_export import export_model, parse_size
+    from .export.onnx_export import export_model
+    from .options import parse_size
 
     size = parse_size(a.input_size) if a.input_size else None
     kinds = tuple(k.strip() for k in a.graphs.split(",") if k.strip())
@@ -218,7 +185,7 @@ def cmd_export(a) -> int:
 
 def cmd_check(a) -> int:
     from .export.check import compare, format_report
-    from .export.onnx_export import parse_size
+    from .options import parse_size
 
     size = parse_size(a.input_size) if a.input_size else None
     res = compare(a.model, images=a.images, synthetic=a.synthetic, input_size=size, threads=a.threads)
@@ -324,40 +291,42 @@ def build_parser() -> argparse.ArgumentParser:
     _scale_arg(e)
     e.set_defaults(func=cmd_eval)
 
+    D = TrainConfig(out="")  # the one source of the defaults
     t = sub.add_parser("train", help="train a spotter on synthetic scenes (resumable)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, state.json")
-    t.add_argument("--steps", type=int, default=2400)
-    t.add_argument("--batch", type=int, default=6, help="synthetic scenes per step")
-    t.add_argument("--mosaics", type=int, default=1, help="word-crop mosaics per step (recognition only)")
-    t.add_argument("--rec-per-mosaic", type=int, default=32, help="recognition samples per mosaic")
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--warmup", type=int, default=100, help="steps of linear learning-rate warm-up")
-    t.add_argument("--curriculum", default="0:0,250:1,800:2", help="step:level,... (levels 0 easy .. 2 hard)")
+    t.add_argument("--steps", type=int, default=D.steps)
+    t.add_argument("--batch", type=int, default=D.batch, help="synthetic scenes per step")
+    t.add_argument("--mosaics", type=int, default=D.mosaics, help="word-crop mosaics per step (recognition only)")
+    t.add_argument("--rec-per-mosaic", type=int, default=D.rec_per_mosaic, help="recognition samples per mosaic")
+    t.add_argument("--lr", type=float, default=D.lr)
+    t.add_argument("--warmup", type=int, default=D.warmup, help="steps of linear learning-rate warm-up")
+    t.add_argument("--curriculum", default=D.curriculum, help="step:level,... (levels 0 easy .. 2 hard)")
     t.add_argument("--mosaic-curriculum", default=None, help="levels of the mosaics' words (default: --curriculum)")
     t.add_argument("--backbone", default="light", choices=["light", "vgg16"])
     t.add_argument("--charset", default=None, help="characters the recognizer reads (default: 0-9a-z)")
     t.add_argument("--max-word-len", type=int, default=None)
     t.add_argument("--real-crops", default=None, metavar="DIR", help="word crops (gt.txt) to mix into training")
-    t.add_argument("--real-fraction", type=float, default=0.3, help="share of mosaic words taken from --real-crops")
-    t.add_argument("--augment", default=True, action=argparse.BooleanOptionalAction,
+    t.add_argument("--real-fraction", type=float, default=D.real_fraction, help="share of mosaic words taken from --real-crops")
+    t.add_argument("--augment", default=D.augment, action=argparse.BooleanOptionalAction,
                    help="letter-spaced words, larger text and more pasted real crops than the evaluation "
                         "levels; low-resolution, blurred and noisy copies of the real crops (default: on)")
-    t.add_argument("--small-text", type=float, default=0.0, metavar="P",
+    t.add_argument("--small-text", type=float, default=D.small_text, metavar="P",
                    help="with --augment: share of level-2 scene words drawn 8-24 px tall, the size of most "
                         "words in 1280x720 street photos (default 0)")
-    t.add_argument("--real-scenes", type=int, default=0, metavar="N",
+    t.add_argument("--real-scenes", type=int, default=D.real_scenes, metavar="N",
                    help="of the --batch scenes per step, N are augmented crops of real training scenes (--scene-root)")
     t.add_argument("--scene-root", default=None, metavar="DIR",
                    help="ICDAR 2015 training scenes (images/, gt/); every 10th image is held out for validation")
-    t.add_argument("--open-text", default=False, action=argparse.BooleanOptionalAction,
+    t.add_argument("--open-text", default=D.open_text, action=argparse.BooleanOptionalAction,
                    help="synthetic text from an open vocabulary (wordfreq) and random strings (default: off)")
     t.add_argument("--backgrounds", default=None, metavar="DIR", help="photographs behind synthetic words")
-    t.add_argument("--paste-share", type=float, default=0.0, metavar="P",
+    t.add_argument("--paste-share", type=float, default=D.paste_share, metavar="P",
                    help="share of the real scenes that also get 1-4 synthetic words where no text is labelled")
-    t.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+    t.add_argument("--label-smoothing", type=float, default=D.label_smoothing, metavar="E",
                    help="label smoothing of the decoder's cross-entropy (default 0)")
-    t.add_argument("--size", default="256x512", metavar="HxW", help="training image size (default 256x512)")
-    t.add_argument("--bf16", default=False, action=argparse.BooleanOptionalAction,
+    t.add_argument("--size", default=f"{D.height}x{D.width}", metavar="HxW",
+                   help=f"training image size (default {D.height}x{D.width})")
+    t.add_argument("--bf16", default=D.bf16, action=argparse.BooleanOptionalAction,
                    help="bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16; default: off)")
     t.add_argument("--levels", default=None, metavar="H,H/H,H",
                    help="anchor heights of extra proposal levels at strides 16, 32, ... (new or --init models), "
@@ -370,10 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--continue-from", default=None, metavar="WEIGHTS",
                    help="continue a run on another machine from its weights-only checkpoint (last.safetensors): "
                         "same flags, from the step stored in the file, with a fresh optimizer")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    t.add_argument("--workers", type=int, default=1, help="data generation processes")
-    t.add_argument("--checkpoint-every", type=int, default=100)
+    t.add_argument("--seed", type=int, default=D.seed)
+    t.add_argument("--device", default=D.device, help="auto, cpu or cuda")
+    t.add_argument("--workers", type=int, default=D.workers, help="data generation processes")
+    t.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every)
     t.set_defaults(func=cmd_train)
 
     x = sub.add_parser("export", help="export weights to ONNX: plugin graph, portable graph and read graph")

@@ -132,7 +132,7 @@ def test_bad_weights_and_unwritable_output(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     model = small_spotter()
-    with pytest.raises(SpotrtError, match="cannot be written"):
+    with pytest.raises(SpotrtError, match="cannot be created"):
         export_model(model, blocker / "sub" / "m.onnx", input_size=(128, 256))
     with pytest.raises(SpotrtError, match="multiples of 32"):
         export_model(model, tmp_path / "o", input_size=(100, 256))

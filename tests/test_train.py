@@ -10,6 +10,7 @@ import torch
 
 from spotrt.model.spotter import Spotter
 from spotrt.model.weights import load_weights
+from spotrt.errors import SpotrtError
 from spotrt.train.batches import degrade_crop, level_at, parse_curriculum
 from spotrt.train.loop import TrainConfig, train
 
@@ -138,7 +139,7 @@ def test_continue_from_a_weights_only_checkpoint(tmp_path):
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].dtype.is_floating_point)
     try:
         train(TrainConfig(out=str(tmp_path / "c"), steps=2, continue_from=str(first), **SMALL))
-    except ValueError as exc:
+    except SpotrtError as exc:
         assert "found step 2, expected fewer than --steps 2" in str(exc)
     else:
         raise AssertionError("continuing past the end must fail")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpotrtError
+from ..options import parse_size
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 # int8 on ONNX Runtime and TensorRT is the Q/DQ graph of spotrt.calibration; the plugin kernels are fp32.
 PRECISIONS = {"torch": ("fp32",), "onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16", "int8")}
-MULTIPLE = 32           # input sizes are multiples of the backbone's largest stride
 DEFAULT_SIZE = (384, 640)  # small enough that the default run ends in under 2 minutes on a 2-core CPU
 MAX_BATCH = 64
 # Seconds per measurement when neither --iterations nor --duration is given: the default run then
@@ -48,18 +48,6 @@ def _items(value, what: str) -> list[str]:
     if not items or any(not v for v in items):
         raise SpotrtError(f"{what}: found {value!r}, expected a comma-separated list without empty items")
     return items
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'384x640' -> (384, 640): positive multiples of 32."""
-    expected = f"HEIGHTxWIDTH with both positive multiples of {MULTIPLE}, e.g. 384x640 (a list: 384x640,736x1280)"
-    parts = str(text).lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise SpotrtError(f"--input-size: found {text!r}, expected {expected}")
-    h, w = (int(p) for p in parts)
-    if h < MULTIPLE or w < MULTIPLE or h % MULTIPLE or w % MULTIPLE:
-        raise SpotrtError(f"--input-size: found {h}x{w}, expected {expected}")
-    return h, w
 
 
 def parse_int(value, what: str, low: int, high: int | None = None) -> int:

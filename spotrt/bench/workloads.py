@@ -25,7 +25,6 @@ from .timing import no_lap, summarize
 
 TORCH_STAGES = ("preprocess", "backbone+proposals", "roi_pooling", "encoder+detection", "decoder", "postprocess")
 GRAPH_STAGES = ("preprocess", "network", "postprocess")
-TWO_STAGE_STAGES = ("preprocess", "detect", "crop", "recognize", "postprocess")
 HOST_STAGES = ("preprocess", "postprocess", "crop")  # NumPy / OpenCV on the CPU, outside the network
 
 

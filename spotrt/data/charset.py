@@ -1,7 +1,9 @@
 """Character set of the recogniser and label normalisation."""
 from __future__ import annotations
 
-DEFAULT_CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
+from ..model.config import DEFAULT_CHARSET  # one definition: the model's default
+
+__all__ = ["DEFAULT_CHARSET", "normalize_text"]
 
 
 def normalize_text(text: str, charset: str = DEFAULT_CHARSET) -> str:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..data.charset import normalize_text
 from ..data.readers import read_word_crops
 from ..errors import SpotrtError
-from ..fileio import write_bytes_atomic
+from ..fileio import ensure_dir, write_bytes_atomic
 from ..imageops import read_image
 
 LENGTH_BINS = ((1, 2), (3, 4), (5, 6), (7, 9), (10, 16))
@@ -149,10 +149,7 @@ def write_crop_set(out, n: int, level: int = 1, seed: int = SYNTH_CROP_SEED, bac
                    progress: bool = True) -> Path:
     """Write the held-out synthetic crops as a crop folder (PNG files and gt.txt) -> the folder."""
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SpotrtError(f"crop set {out}: cannot be created ({exc.strerror or exc}), expected a writable folder") from None
+    ensure_dir(out, "crop set")
     lines, kinds = [], []
     for name, img, label, kind in tqdm(synthetic_crops(n, level, seed, backgrounds_dir), total=n, desc="crops",
                                  unit="crop", disable=not progress):

@@ -36,7 +36,6 @@ INVALID_SCORE = -3.0e38   # ranking score given to proposals below the minimum s
 NMS_SCORE_THRESH = -1.0e38  # NonMaxSuppression drops scores <= this: exactly the invalid ones
 
 _INT32 = 6  # onnx.TensorProto.INT32
-_INT64 = 7
 
 
 def _const(g, value, dtype):

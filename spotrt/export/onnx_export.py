@@ -10,28 +10,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import SpotrtError
-from ..fileio import write_bytes_atomic
+from ..fileio import ensure_dir, write_bytes_atomic
 from ..imageops import READ_SIZE
+from ..options import check_size
 from .meta import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, ir_version_for_ort, sibling_paths
 
 MIN_OPSET = 16  # GridSample
 FLOAT, INT32 = 1, 6  # onnx.TensorProto
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'736x1280' -> (736, 1280); SpotrtError for anything else."""
-    try:
-        h, w = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise SpotrtError(f"input size {text!r}: expected HEIGHTxWIDTH, e.g. 736x1280") from None
-    return h, w
-
-
-def _check_size(size, multiple: int = 32) -> tuple[int, int]:
-    h, w = (int(v) for v in size)
-    if h < multiple or w < multiple or h % multiple or w % multiple:
-        raise SpotrtError(f"input size {h}x{w}: expected positive multiples of {multiple} (e.g. 736x1280)")
-    return h, w
 
 
 def _metadata(cfg, kind: str, input_size, batch: int, read_name: str | None) -> dict[str, str]:
@@ -95,13 +80,7 @@ def _prepare_out(out) -> dict[str, Path]:
     out = Path(out)
     paths = sibling_paths(out if out.suffix == ".onnx" else out / "model.onnx")
     folder = paths[KIND_PLUGIN].parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".spotrt_write_probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise SpotrtError(f"output {out}: cannot be written ({exc.strerror or exc}), expected a writable folder or .onnx path") from None
+    ensure_dir(folder, "export folder")
     return paths
 
 
@@ -130,7 +109,7 @@ def export_model(weights=None, out="model.onnx", input_size=None, batch: int = 1
     model = copy.deepcopy(weights) if isinstance(weights, Spotter) else load_weights(weights, "cpu")
     model = model.cpu().eval()
     cfg = model.cfg
-    size = _check_size(input_size or (cfg.input_height, cfg.input_width))
+    size = check_size(input_size or (cfg.input_height, cfg.input_width))
     paths = _prepare_out(out)
     read_name = paths[KIND_READ].name if KIND_READ in kinds else None
     written: dict[str, Path] = {}

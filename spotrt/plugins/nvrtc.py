@@ -179,11 +179,6 @@ def get_ptx(source: str, arch: str, options: Sequence[str] = DEFAULT_OPTIONS, *,
     return get_kernel(source, arch, options, kind="ptx", cache_dir=cache_dir).decode()
 
 
-def read_kernel_source(path: str | Path) -> str:
-    """The text of a kernel.cu file."""
-    return Path(path).read_text(encoding="utf-8")
-
-
 # --- driver API: used by GPU tests and by the TensorRT plugins ------------------------------------
 
 

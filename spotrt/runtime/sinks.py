@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import SpotrtError
+from ..fileio import check_writable
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov")
 DEFAULT_FPS = 25.0
@@ -34,23 +35,11 @@ def frame_record(result) -> dict:
     return rec
 
 
-def _check_output(path, what: str) -> Path:
-    """Create the parent folder and the file itself, so that nothing starts if it cannot be written."""
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(p, "ab"):
-            pass
-    except OSError as exc:
-        raise SpotrtError(f"{what} {p}: cannot be written ({exc.strerror or exc}), expected a writable path") from None
-    return p
-
-
 class JsonlSink:
     """One JSON object per frame, each line flushed as written (a live run can be followed with tail -f)."""
 
     def __init__(self, path) -> None:
-        self.path = _check_output(path, "output file")
+        self.path = check_writable(path, "output file")
         self._f = open(self.path, "w", encoding="utf-8")
         self.records = 0
 
@@ -83,7 +72,7 @@ class VideoSink:
         if p.suffix.lower() not in VIDEO_EXTS:
             raise SpotrtError(f"output video {p}: found suffix {p.suffix or '(none)'!r}, expected one of "
                               f"{', '.join(VIDEO_EXTS)}")
-        self.paths = {i: _check_output(stream_video_path(p, i, streams), "output video") for i in range(streams)}
+        self.paths = {i: check_writable(stream_video_path(p, i, streams), "output video") for i in range(streams)}
         self.fps = fps or {}
         self._writers: dict[int, cv2.VideoWriter] = {}
         self._sizes: dict[int, tuple[int, int]] = {}

@@ -11,8 +11,9 @@ import sys
 from functools import partial
 
 from ..errors import SpotrtError
+from ..fileio import check_writable
 from .pipeline import Pipeline, format_status, format_summary
-from .sinks import DisplaySink, JsonlSink, VideoSink, _check_output
+from .sinks import DisplaySink, JsonlSink, VideoSink
 from .sources import open_source, parse_source
 from .sources import source_backend as choose_source_backend
 from .tracking import Tracker
@@ -54,7 +55,7 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
         if not hasattr(uri, "frames"):
             choose_source_backend(parse_source(uri), source_backend)
     if jsonl:
-        _check_output(jsonl, "output file")
+        check_writable(jsonl, "output file")
     video = VideoSink(output, streams=len(sources)) if output else None
     if spotter is None:
         from ..api import load_spotter

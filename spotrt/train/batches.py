@@ -17,21 +17,7 @@ from ..data.charset import normalize_text
 from ..data.readers import read_word_crops
 from ..data.scenes import SceneSampler, read_scene_set, split_scenes, validation_crops
 from ..data.synth import SynthGenerator, cached_image
-
-
-def parse_curriculum(text: str) -> list[tuple[int, int]]:
-    """'0:0,300:1,1200:2' -> [(0,0),(300,1),(1200,2)]: from step s on, levels up to L are used."""
-    out = []
-    try:
-        for part in text.split(","):
-            step, level = part.split(":")
-            out.append((int(step), int(level)))
-    except ValueError:
-        raise ValueError(f"curriculum: found {text!r}, expected 'step:level,...' like '0:0,300:1,1200:2'") from None
-    out.sort()
-    if not out or out[0][0] != 0 or any(lv not in (0, 1, 2) for _, lv in out):
-        raise ValueError(f"curriculum: found {text!r}, expected to start at step 0 with levels in 0..2")
-    return out
+from .config import parse_curriculum  # noqa: F401  (re-exported for the loop and tests)
 
 
 def level_at(curriculum: list[tuple[int, int]], step: int) -> int:

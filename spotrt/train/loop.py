@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -14,49 +14,15 @@ from safetensors import safe_open
 from tqdm import tqdm
 
 from ..errors import SpotrtError
-from ..fileio import write_bytes_atomic
+from ..fileio import ensure_dir, write_bytes_atomic
 from ..model.config import SpotterConfig
 from ..model.spotter import Spotter
 from ..model.targets import anchor_targets, encode_text, jitter_boxes, region_targets
 from ..model.weights import atomic_save, config_of, init_matching, load_weights, save_weights
-from .batches import Batch, BatchMaker, parse_curriculum
+from .batches import Batch, BatchMaker
+from .config import TrainConfig, parse_curriculum
 
 CTC_WEIGHT = 0.5
-
-
-@dataclass
-class TrainConfig:
-    out: str
-    steps: int = 3000
-    batch: int = 8
-    mosaics: int = 1
-    height: int = 256
-    width: int = 512
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup: int = 100
-    curriculum: str = "0:0,300:1,1200:2"
-    mosaic_curriculum: str | None = None  # levels of the recognizer's word crops (default: curriculum)
-    seed: int = 0
-    checkpoint_every: int = 100
-    device: str = "auto"
-    real_crops: str | None = None
-    real_fraction: float = 0.3
-    augment: bool = True         # training-only variety: SynthGenerator augment + degrade_crop on real crops
-    small_text: float = 0.0      # with augment: share of level-2 scene words drawn 8-24 px tall
-    rec_per_image: int = 8       # recognition samples per scene
-    rec_per_mosaic: int = 32     # recognition samples per word-crop mosaic
-    init: str | None = None      # start from these weights (fine-tuning)
-    continue_from: str | None = None  # a weights-only checkpoint of this run: go on from its step
-    workers: int = 1
-    real_scenes: int = 0         # of the `batch` scenes per step, how many are real (ICDAR 2015 training crops)
-    scene_root: str | None = None  # ICDAR 2015 training scenes (images/ and gt/); its validation split is never used
-    open_text: bool = False      # open vocabulary + random strings instead of the legacy word list
-    paste_share: float = 0.0     # share of real scenes that also get synthetic words pasted where no text is
-    label_smoothing: float = 0.0  # of the decoder's cross-entropy
-    backgrounds: str | None = None  # folder of photographs behind synthetic words
-    bf16: bool = False           # torch.autocast bfloat16 (CPU with AVX-512 BF16 / AMX; CUDA)
-    model: dict = field(default_factory=dict)  # SpotterConfig overrides
 
 
 def _device(name: str) -> torch.device:
@@ -207,8 +173,8 @@ def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
 
 def train(tc: TrainConfig, resume: bool = False) -> Path:
     """Train (or resume) into tc.out; returns the path of the final weights."""
-    out = Path(tc.out)
-    out.mkdir(parents=True, exist_ok=True)
+    tc.check(resume)
+    out = ensure_dir(tc.out, "train --out")
     device = _device(tc.device)
     torch.manual_seed(tc.seed)
     fresh_optimizer = False
@@ -219,7 +185,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         model = load_weights(tc.continue_from)
         start = checkpoint_step(tc.continue_from)
         if start >= tc.steps:
-            raise ValueError(f"continue from {tc.continue_from}: found step {start}, expected fewer than --steps {tc.steps}")
+            raise SpotrtError(f"train --continue-from {tc.continue_from}: found step {start}, expected fewer than --steps {tc.steps}")
         fresh_optimizer = True
     elif resume and (out / "state.json").exists():
         state = json.loads((out / "state.json").read_text())
