@@ -81,6 +81,21 @@ def test_launch_rejects_untyped_arguments():
     assert nvrtc._param(0, np.uint64(2**40))[0] == 2**40
 
 
-def test_gpu_reason_is_a_line_or_none():
+def test_gpu_reason_agrees_with_the_driver():
+    """None exactly when the CUDA driver library loads and reports a device; else one line saying why."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        lib = None
+    count = ctypes.c_int(0)
+    has_device = lib is not None and lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 \
+        and count.value > 0
     reason = nvrtc.gpu_unavailable_reason()
-    assert reason is None or (isinstance(reason, str) and "\n" not in reason and reason)
+    if has_device:
+        assert reason is None
+    else:
+        assert isinstance(reason, str) and reason and "\n" not in reason
+        if lib is None:
+            assert "no CUDA driver" in reason or "cuda-python is not installed" in reason

@@ -22,17 +22,37 @@ def session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def one_node_model(op_type, inputs, outputs, attrs, initializers=()):
+def one_node_model(op_type, inputs, outputs, attrs, initializers=(), domain=roi_ort.DOMAIN):
     node = helper.make_node(op_type, [i.name for i in inputs] + [t.name for t in initializers],
-                            [o.name for o in outputs], domain=roi_ort.DOMAIN, **attrs)
+                            [o.name for o in outputs], domain=domain, **attrs)
     graph = helper.make_graph([node], op_type, inputs, outputs, initializer=list(initializers))
     # IR 10: what ONNX Runtime 1.18 (our floor) reads; a newer onnx writes a newer IR by default.
     return helper.make_model(graph, ir_version=10,
-                             opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(roi_ort.DOMAIN, 1)])
+                             opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(domain, 1)])
 
 
-def test_domain():
-    assert roi_ort.DOMAIN == dec_ort.DOMAIN == "ai.onnx.contrib"
+@pytest.mark.parametrize("module", [roi_ort, dec_ort], ids=["VarRoIPool", "AttnDecoder"])
+def test_ops_are_found_in_their_domain_and_only_there(module):
+    """DOMAIN is where onnxruntime-extensions registered the ops: a session finds them there, and the
+    exported graph's own domain ("spotrt", TensorRT's namespace) is unknown to ONNX Runtime, which is
+    why the runtime moves the nodes before it opens a session."""
+    roi_in = [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["B", 3, 9, 14]),
+              helper.make_tensor_value_info("rois", TensorProto.FLOAT, ["N", 4]),
+              helper.make_tensor_value_info("batch_index", TensorProto.INT32, ["N"])]
+    outs = [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("widths", TensorProto.INT64, None)]
+    assert module.DOMAIN != "spotrt"
+    if module is roi_ort:
+        def build(domain):
+            return one_node_model("VarRoIPool", roi_in, outs, {"stride": 8, "pooled_height": 5, "max_width": 19},
+                                  domain=domain)
+        session(build(module.DOMAIN))
+    else:
+        def build(domain):
+            return decoder_model(np.random.default_rng(0), domain)[0]
+        session(build(module.DOMAIN))
+    with pytest.raises(Exception, match="(?i)spotrt|not a registered|no schema|unrecognized"):
+        session(build("spotrt"))
 
 
 def test_var_roi_pool_in_onnxruntime():
@@ -58,17 +78,20 @@ def test_var_roi_pool_in_onnxruntime():
     assert np.abs(ref).max() > 0.5
 
 
-def test_attn_decoder_in_onnxruntime():
-    rng = np.random.default_rng(7)
-    n, w, d, e, hd, a, c, t = 6, 9, 12, 5, 10, 7, 6, 8
+DEC_SIZES = dict(n=6, w=9, d=12, e=5, hd=10, a=7, c=6, t=8)
+
+
+def decoder_model(rng, domain=roi_ort.DOMAIN):
+    """A one-node AttnDecoder graph with random weights -> (model, feeds, weights)."""
+    n, w, d, e, hd, a, c, t = DEC_SIZES.values()
     shapes = {"embed.weight": (c + 1, e), "init_h.weight": (hd, d), "init_h.bias": (hd,), "mem_proj.weight": (a, d),
               "mem_proj.bias": (a,), "hid_proj.weight": (a, hd), "score.weight": (1, a), "cell.weight_ih": (4 * hd, e + d),
               "cell.weight_hh": (4 * hd, hd), "cell.bias_ih": (4 * hd,), "cell.bias_hh": (4 * hd,),
               "out.weight": (c, hd + d), "out.bias": (c,)}
     weights = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
-    memory = rng.standard_normal((n, w, d)).astype(np.float32)
-    widths = rng.integers(1, w + 1, n).astype(np.int32)
-    holistic = rng.standard_normal((n, d)).astype(np.float32)
+    feeds = {"memory": rng.standard_normal((n, w, d)).astype(np.float32),
+             "widths": rng.integers(1, w + 1, n).astype(np.int32),
+             "holistic": rng.standard_normal((n, d)).astype(np.float32)}
     inits = [numpy_helper.from_array(weights[k], k) for k in WEIGHT_NAMES]
     model = one_node_model(
         "AttnDecoder",
@@ -77,7 +100,14 @@ def test_attn_decoder_in_onnxruntime():
          helper.make_tensor_value_info("holistic", TensorProto.FLOAT, ["N", d])],
         [helper.make_tensor_value_info("tokens", TensorProto.INT32, None),
          helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)],
-        {"max_len": t, "start_token": c, "num_classes": c}, inits)
+        {"max_len": t, "start_token": c, "num_classes": c}, inits, domain=domain)
+    return model, feeds, weights
+
+
+def test_attn_decoder_in_onnxruntime():
+    model, feeds, weights = decoder_model(np.random.default_rng(7))
+    memory, widths, holistic = feeds["memory"], feeds["widths"], feeds["holistic"]
+    n, t, c = DEC_SIZES["n"], DEC_SIZES["t"], DEC_SIZES["c"]
     tokens, probs = session(model).run(None, {"memory": memory, "widths": widths, "holistic": holistic})
     ref_tokens, ref_probs = attn_decoder_ref(memory, widths, holistic, weights, t, c, c)
     assert tokens.shape == (n, t) and tokens.dtype == np.int32

@@ -304,10 +304,10 @@ def test_runtime_never_imports_torch_or_tensorrt_at_import():
 
 # --- real TensorRT (skip here) ------------------------------------------------------------------------
 
-def _compare(engine_out, ort_out, tokens_min=0.9):
+def _compare(engine_out, ort_out, tokens_min=0.9, box_atol=0.5):
     np.testing.assert_array_equal(engine_out["count"], ort_out["count"])
     assert np.mean(engine_out["tokens"] == ort_out["tokens"]) >= tokens_min
-    np.testing.assert_allclose(engine_out["boxes"], ort_out["boxes"], atol=0.5)
+    np.testing.assert_allclose(engine_out["boxes"], ort_out["boxes"], atol=box_atol)
 
 
 @pytest.mark.tensorrt
@@ -347,7 +347,9 @@ def test_int8_engine_from_qdq_graph(exported_small, tmp_path):
     with TensorRTSpotter(engine) as spotter:
         got = spotter.run(batches[0])
     ref = OnnxRuntimeSpotter(q.out, threads=1).run(batches[0])
-    np.testing.assert_array_equal(got["count"], ref["count"])
+    # the same Q/DQ graph: the same words, read alike (TensorRT fuses and rounds a little differently)
+    assert int(ref["count"].sum()) > 0
+    _compare(got, ref, tokens_min=0.9, box_atol=2.0)
 
 
 @pytest.mark.tensorrt
