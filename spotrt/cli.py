@@ -231,7 +231,7 @@ def cmd_bench(a) -> int:
     from . import bench
 
     opts = bench.make_options(model=a.model, backend=a.backend, precision=a.precision, input_size=a.input_size,
-                              batch=a.batch, streams=a.streams, warmup=a.warmup, iterations=a.iterations,
+                              batch=a.batch, prep_threads=a.prep_threads, warmup=a.warmup, iterations=a.iterations,
                               duration=a.duration, frames=a.frames, images=a.images, device=a.device,
                               threads=a.threads, compare=not a.no_compare)
     json_path = bench.check_output(a.json, "--json", ".json") if a.json else None
@@ -407,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--input-size", default="384x640", metavar="HxW",
                     help="network input, multiples of 32; a comma-separated list sweeps (default: 384x640)")
     bn.add_argument("--batch", default="1", help="frames per network call; a list sweeps (default: 1)")
-    bn.add_argument("--streams", default="1", help="preprocessing threads feeding the pipelined loop (default: 1)")
+    bn.add_argument("--prep-threads", default="1", help="preprocessing threads feeding the pipelined loop (default: 1)")
     bn.add_argument("--warmup", default="1", metavar="N", help="untimed runs before each measurement (default: 1)")
     bn.add_argument("--iterations", default=None, metavar="N", help="timed runs per measurement")
     bn.add_argument("--duration", default=None, metavar="S",

@@ -32,7 +32,7 @@ class BenchOptions:
     precisions: tuple[str, ...] = ("fp32",)
     input_sizes: tuple[tuple[int, int], ...] = (DEFAULT_SIZE,)
     batches: tuple[int, ...] = (1,)
-    streams: int = 1
+    prep_threads: int = 1
     warmup: int = 1
     iterations: int | None = None             # timed runs per measurement; None when `duration` is given
     duration: float | None = DEFAULT_DURATION  # seconds per measurement (at least one run)
@@ -75,7 +75,7 @@ def tensorrt_missing() -> str | None:
 
 
 def make_options(model=None, backend: str = "torch", precision="fp32", input_size=DEFAULT_SIZE, batch=1,
-                 streams=1, warmup=1, iterations=None, duration=None, frames=4, images=None, device: str = "cpu",
+                 prep_threads=1, warmup=1, iterations=None, duration=None, frames=4, images=None, device: str = "cpu",
                  threads=None, compare: bool = True) -> BenchOptions:
     """Check and normalize bench settings; SpotrtError (one line) for the first bad one.
 
@@ -127,7 +127,7 @@ def make_options(model=None, backend: str = "torch", precision="fp32", input_siz
         raise SpotrtError(f"--images {images}: no such folder, expected a folder of images")
     return BenchOptions(
         model=None if model is None else str(model), backend=backend, precisions=precisions, input_sizes=sizes,
-        batches=batches, streams=parse_int(streams, "--streams", 1, 64), warmup=parse_int(warmup, "--warmup", 0),
+        batches=batches, prep_threads=parse_int(prep_threads, "--prep-threads", 1, 64), warmup=parse_int(warmup, "--warmup", 0),
         iterations=iters, duration=duration, frames=parse_int(frames, "--frames", 1, 256),
         images=None if images is None else str(images), device=device,
         threads=None if threads is None else parse_int(threads, "--threads", 1, 256), compare=bool(compare))

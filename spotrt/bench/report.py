@@ -52,7 +52,7 @@ SCHEMA: dict[str, str] = {
     "settings.precisions": "precisions swept",
     "settings.input_sizes": "input sizes swept, [H, W]",
     "settings.batches": "batch sizes swept",
-    "settings.streams": "preprocessing threads (sources) feeding the pipelined loop",
+    "settings.prep_threads": "preprocessing threads (each its own source of frames) feeding the pipelined loop",
     "settings.warmup": "untimed runs before each measurement",
     "settings.iterations": "timed runs per measurement (null with duration_s)",
     "settings.duration_s": "seconds per measurement (null with iterations)",
@@ -65,7 +65,7 @@ SCHEMA: dict[str, str] = {
     "runs[].precision": "fp32, fp16 or int8",
     "runs[].input_size": "network input [H, W]",
     "runs[].batch": "frames per network call",
-    "runs[].streams": "preprocessing threads of the pipelined loop",
+    "runs[].prep_threads": "preprocessing threads of the pipelined loop",
     "runs[].device": "where the network ran (cpu, cuda)",
     "runs[].stages": "per-stage latency of a batch, each stage synced at its end: torch: preprocess, "
                      "backbone+proposals, roi_pooling, encoder+detection, decoder, postprocess; graphs: "
@@ -232,7 +232,7 @@ def format_markdown(result: dict) -> str:
               "|" + "---|" * (4 + len(names))]
     lines += [_point(r) + "| " + " | ".join(_mpp(r["stages"].get(s)) for s in names) + " |" for r in runs]
     lines += ["", "End to end (one sync per batch) and throughput (stages overlapped in threads):", "",
-              "| backend | precision | input | batch | streams | end-to-end ms (median / p90 / p99) | frames/s serial "
+              "| backend | precision | input | batch | prep threads | end-to-end ms (median / p90 / p99) | frames/s serial "
               "| frames/s pipelined | pipelined / serial | pipelined latency ms (p50 / p99) | GFLOP/frame "
               "| MB/frame (fused) | peak RSS MiB | device MiB | % of peak | words/frame |", "|" + "---|" * 16]
     for r in runs:
@@ -240,7 +240,7 @@ def format_markdown(result: dict) -> str:
         mb = f"{c['bytes_per_frame'] / 1e6:.0f} ({c['bytes_fused_per_frame'] / 1e6:.0f})"
         frac = "unknown" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.2f}"
         dev = "-" if m["device_peak_mib"] is None else f"{m['device_peak_mib']:.0f}"
-        lines.append(_point(r) + f"| {r['streams']} | {_mpp(e)} | {e['frames_per_s']:.2f} | {t['frames_per_s']:.2f} "
+        lines.append(_point(r) + f"| {r['prep_threads']} | {_mpp(e)} | {e['frames_per_s']:.2f} | {t['frames_per_s']:.2f} "
                      f"| {t['speedup_over_serial']:.2f}x | {_ms(t['latency']['median_ms'])} / "
                      f"{_ms(t['latency']['p99_ms'])} | {c['flops_per_frame'] / 1e9:.2f} | "
                      f"{mb} | {m['peak_rss_mib']:.0f} | {dev} | {frac} | "

@@ -88,7 +88,7 @@ def measure_point(pipe, cost_pipe, frames, batch: int, opts: BenchOptions, backe
     with PeakMemory(device if backend == "torch" else "cpu") as mem:  # torch's allocator only
         stage_samples = staged(lambda i, lap: pipe.run(batch_of(i), lap), budget, pipe.sync)
         e2e = interleaved({"e2e": lambda i: words.append(sum(len(w) for w in pipe.run(batch_of(i))))}, again)["e2e"]
-        thr = pipelined(pipe, frames, batch, opts.streams, again)
+        thr = pipelined(pipe, frames, batch, opts.prep_threads, again)
     costs = stage_costs(cost_pipe.model, lambda lap: cost_pipe.run(batch_of(0), lap))
     per_frame = {k: {n: c / batch for n, c in v.items()} for k, v in costs.items()}
     flops = sum(v["flops"] for v in per_frame.values())
@@ -97,7 +97,7 @@ def measure_point(pipe, cost_pipe, frames, batch: int, opts: BenchOptions, backe
     fraction, note = _peak_fraction(flops, thr["frames_per_s"], backend, precision, device)
     return {
         "backend": backend, "precision": precision, "input_size": list(pipe.input_size), "batch": batch,
-        "streams": opts.streams, "device": device,
+        "prep_threads": opts.prep_threads, "device": device,
         "stages": {s: summarize(stage_samples[s]) for s in pipe.stages if s in stage_samples},
         "end_to_end": {**e2e_stats, "frames_per_s": serial_fps},
         "throughput": {**thr, "speedup_over_serial": thr["frames_per_s"] / serial_fps},
@@ -140,7 +140,7 @@ def run_bench(opts: BenchOptions, log=None) -> dict:
         "format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
         "settings": {"model": str(weights), "model_sha256": _sha256(weights), "backend": opts.backend,
                      "precisions": list(opts.precisions), "input_sizes": [list(s) for s in opts.input_sizes],
-                     "batches": list(opts.batches), "streams": opts.streams, "warmup": opts.warmup,
+                     "batches": list(opts.batches), "prep_threads": opts.prep_threads, "warmup": opts.warmup,
                      "iterations": opts.iterations, "duration_s": opts.duration, "frames": opts.frames,
                      "frame_source": opts.images or "synthetic scenes (spotrt.data.synth, level 1)",
                      "device": opts.device, "threads": opts.threads},

@@ -262,13 +262,13 @@ class Graphs:
         return TensorRTSpotter(self.engine(size, batch, precision))
 
 
-def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
-    """Frames/s with the stages overlapped: `streams` threads preprocess (each its own source of
+def pipelined(pipe: Pipeline, frames, batch: int, prep_threads: int, budget) -> dict:
+    """Frames/s with the stages overlapped: `prep_threads` threads preprocess (each its own source of
     frames), the caller's thread runs the network on batches gathered from any of them, and one
     thread postprocesses, so frame i+1 is prepared while frame i is in the network. `latency`: each
     frame's capture-to-words time, from the start of its preprocessing to the end of its
     postprocessing (with the sources always ready, it includes the wait in the queue)."""
-    ready: queue.Queue = queue.Queue(maxsize=2 * batch * streams)
+    ready: queue.Queue = queue.Queue(maxsize=2 * batch * prep_threads)
     done: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     counted, latencies = [0], []
@@ -284,7 +284,7 @@ def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
                     break
                 except queue.Full:
                     continue
-            i += streams
+            i += prep_threads
 
     def finish() -> None:
         while (item := done.get()) is not None:
@@ -293,7 +293,7 @@ def pipelined(pipe: Pipeline, frames, batch: int, streams: int, budget) -> dict:
             now = time.perf_counter()
             latencies.extend(now - t for t in started)
 
-    producers = [threading.Thread(target=produce, args=(k,), daemon=True) for k in range(streams)]
+    producers = [threading.Thread(target=produce, args=(k,), daemon=True) for k in range(prep_threads)]
     post = threading.Thread(target=finish, daemon=True)
     t0 = time.perf_counter()
     for t in producers + [post]:
