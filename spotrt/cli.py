@@ -141,7 +141,7 @@ def cmd_eval(a) -> int:
 
 def cmd_train(a) -> int:
     from .options import parse_size
-    from .train.config import TrainConfig, parse_levels
+    from .train.config import TrainConfig, parse_arch, parse_levels
 
     model = {"backbone": a.backbone}
     if a.charset:
@@ -154,6 +154,8 @@ def cmd_train(a) -> int:
         model["encoder_bidirectional"] = a.encoder_bidirectional
     if a.levels:
         model["level_anchor_heights"] = parse_levels(a.levels)
+    if a.arch:
+        model.update(parse_arch(a.arch))
     height, width = parse_size(a.size, "train --size")
     tc = TrainConfig(out=a.out, steps=a.steps, batch=a.batch, mosaics=a.mosaics, lr=a.lr, warmup=a.warmup,
                      curriculum=a.curriculum, mosaic_curriculum=a.mosaic_curriculum, seed=a.seed,
@@ -332,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="anchor heights of extra proposal levels at strides 16, 32, ... (new or --init models), "
                         "e.g. '110,176/280,448'")
     t.add_argument("--encoder-convs", type=int, default=None, help="conv blocks of the region encoder (0: plain)")
+    t.add_argument("--arch", default=None, metavar="NAME=N,...",
+                   help="network sizes of a new or --init model, e.g. 'encoder_channels=128,decoder_hidden=192' "
+                        "(tensors whose shape changes start fresh; see spotrt.train.config.ARCH_FIELDS)")
     t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
                    help="bidirectional region encoder LSTM (default: on for new models)")
     t.add_argument("--init", default=None, metavar="WEIGHTS", help="start from these weights (fine-tune)")

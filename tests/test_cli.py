@@ -196,6 +196,8 @@ def test_bad_curriculum(tmp_path, capsys):
     (["--scene-root", "/nonexistent/x"], "train --scene-root /nonexistent/x: found no such folder"),
     (["--size", "100x200"], "train --size: found 100x200, expected HEIGHTxWIDTH with both positive multiples of 32"),
     (["--lr", "0"], "train --lr: found 0.0, expected a positive learning rate"),
+    (["--arch", "decoder_hidden=0"], "train --arch: found 'decoder_hidden=0', expected a positive size"),
+    (["--arch", "colour=3"], "train --arch: found 'colour=3', expected NAME=INTEGER"),
     (["--mosaic-curriculum", "5:1"], "train --mosaic-curriculum: found '5:1', expected to start at step 0"),
     (["--init", "/nonexistent/w.safetensors"], "train --init /nonexistent/w.safetensors: found no such file"),
     (["--levels", "110,a"], "train --levels: found '110,a', expected heights like"),

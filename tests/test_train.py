@@ -156,3 +156,17 @@ def test_continue_from_a_weights_only_checkpoint(tmp_path):
         assert "found step 2, expected fewer than --steps 2" in str(exc)
     else:
         raise AssertionError("continuing past the end must fail")
+
+
+def test_arch_sizes_reach_the_model(tmp_path):
+    """`--arch` sets SpotterConfig sizes of a new model; unknown names and bad sizes are refused."""
+    from spotrt.train.config import parse_arch
+
+    sizes = parse_arch("decoder_hidden=48, encoder-channels=40")
+    assert sizes == {"decoder_hidden": 48, "encoder_channels": 40}
+    cfg = dict(SMALL, curriculum="0:0")
+    model = load_weights(train(TrainConfig(out=str(tmp_path / "a"), steps=1, model=sizes, **cfg)))
+    assert model.cfg.decoder_hidden == 48 and model.cfg.encoder_channels == 40
+    assert tuple(model.decoder.cell.weight_hh.shape) == (4 * 48, 48)
+    with pytest.raises(SpotrtError, match="expected NAME=INTEGER"):
+        parse_arch("decoder_hidden")

@@ -38,6 +38,26 @@ def parse_levels(text: str) -> tuple[tuple[float, ...], ...]:
     return levels
 
 
+# SpotterConfig fields `--arch` may set: the widths and depths of the network (new or --init models).
+ARCH_FIELDS = ("feat_channels", "rec_channels", "roi_height", "roi_max_width", "encoder_hidden", "encoder_convs",
+               "encoder_channels", "decoder_hidden", "embed_dim", "attn_dim", "max_proposals")
+
+
+def parse_arch(text: str) -> dict:
+    """'encoder_channels=128,decoder_hidden=192' -> {...}: SpotterConfig sizes (integers >= 1; convs >= 0)."""
+    out = {}
+    for item in (t.strip() for t in text.split(",")):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in ARCH_FIELDS or not value.strip().isdigit():
+            raise SpotrtError(f"train --arch: found {item!r}, expected NAME=INTEGER with NAME one of "
+                              f"{', '.join(ARCH_FIELDS)}")
+        out[key] = int(value)
+        if out[key] < (0 if key == "encoder_convs" else 1):
+            raise SpotrtError(f"train --arch: found {item!r}, expected a positive size")
+    return out
+
+
 @dataclass
 class TrainConfig:
     out: str
