@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import SpotrtError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -93,3 +97,29 @@ def prepare_crop(crop: np.ndarray, mean, std) -> tuple[np.ndarray, int]:
     resized = cv2.resize(crop, (width, READ_HEIGHT), interpolation=interp)
     x, _ = preprocess(resized, mean, std, READ_SIZE, multiple=8, fixed=True)
     return x, width
+
+
+def collect_images(inputs) -> list[Path]:
+    """Image files named by `inputs` (files or folders, folders not recursed), in order.
+
+    A missing path or a folder with no images is a user error.
+    """
+    if not inputs:
+        raise SpotrtError("inputs: found none, expected at least one image or folder")
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted((q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file()), key=_natural)
+            if not found:
+                raise SpotrtError(f"folder {p}: found no image files, expected {', '.join(sorted(IMAGE_EXTS))}")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise SpotrtError(f"input {p}: no such file or folder, expected an image or a folder of images")
+    return out
+
+
+def _natural(p: Path):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]

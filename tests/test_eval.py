@@ -365,7 +365,8 @@ def _choose_threshold(*args):
 def test_choose_threshold_writes_its_choice_and_keeps_the_tensors(tmp_path, untrained_weights):
     from safetensors.torch import load_file
 
-    from spotrt.model.weights import config_of, read_metadata
+    from spotrt.formats.weights import read_metadata
+    from spotrt.model.weights import config_of
 
     w = tmp_path / "w.safetensors"
     shutil.copy(untrained_weights, w)

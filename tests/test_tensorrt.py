@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from spotrt.cli import main  # noqa: E402
 from spotrt.errors import SpotrtError  # noqa: E402
-from spotrt.export import engine_meta  # noqa: E402
+from spotrt.formats import engine as engine_meta  # noqa: E402
 from spotrt.plugins.attn_decoder import launch as dec_launch  # noqa: E402
 from spotrt.plugins.attn_decoder.reference import WEIGHT_NAMES, WEIGHT_SHAPES  # noqa: E402
 from spotrt.plugins.attn_decoder.spec import SPEC as DEC_SPEC  # noqa: E402

@@ -12,7 +12,6 @@ minmax; the cache holds histograms, so every method can be computed from it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,9 @@ import numpy as np
 
 from ..errors import SpotrtError
 from ..fileio import write_bytes_atomic
+from ..formats.digest import sha256_file
+from ..formats.onnx_graph import KIND_READ, SPOTTING_KINDS, load_graph
+from ..plugins.ort_session import cpu_session
 from .frames import calibration_batches, check_batch, image_frames, video_frames
 from .qdq import QuantNode, calibrated_tensors, insert_qdq, select_nodes
 from .stats import DEFAULT_PERCENTILE, METHODS, TensorStats, amax_from_stats
@@ -39,14 +41,6 @@ class CalibrationResult:
     quantized: list[str]   # node names with Q/DQ
     amax: dict[str, float]
     read_out: Path | None = None  # the INT8 read graph written beside `out`, when the source had one
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_cache(path: Path, sha: str, tensors: list[str]) -> dict[str, TensorStats]:
@@ -72,15 +66,13 @@ def load_cache(path: Path, sha: str, tensors: list[str]) -> dict[str, TensorStat
 def _collect(proto, path: Path, tensors: list[str], batches: list[np.ndarray], threads) -> dict[str, TensorStats]:
     import onnx
 
-    from ..runtime.onnxruntime_backend import _session
-
     inputs = {i.name for i in proto.graph.input}
     aug = onnx.ModelProto.FromString(proto.SerializeToString())
     present = {o.name for o in aug.graph.output}
     for t in tensors:
         if t not in inputs and t not in present:
             aug.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-    session = _session(aug, path, threads)
+    session = cpu_session(aug, path, threads)
     in_name = session.get_inputs()[0].name
     fetch = [t for t in tensors if t not in inputs]
     stats = {t: TensorStats() for t in tensors}
@@ -109,8 +101,6 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
     """
     if percentile is None:
         percentile = DEFAULT_PERCENTILE
-    from ..runtime.onnxruntime_backend import _load_proto, read_metadata
-
     if method not in METHODS:
         raise SpotrtError(f"calibration method {method!r}: not known, expected one of {', '.join(METHODS)}")
     if int(frames) < 1:
@@ -118,11 +108,7 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
     if images is not None and video is not None:
         raise SpotrtError("calibration frames: found both --images and --video, expected one of them")
     path = Path(onnx_path)
-    proto = _load_proto(path)
-    meta = read_metadata(proto, path)
-    if meta.get("spotrt_graph") not in ("portable", "plugin"):
-        raise SpotrtError(f"model {path}: found graph kind {meta.get('spotrt_graph')!r}, expected the spotting graph "
-                          "(model.portable.onnx or model.onnx)")
+    proto, meta = load_graph(path, SPOTTING_KINDS)
     if "spotrt_quantization" in meta:
         raise SpotrtError(f"model {path}: is already quantized (Q/DQ), expected the float graph written by spotrt export")
     try:
@@ -135,7 +121,7 @@ def calibrate(onnx_path, out, images=None, video=None, frames: int = DEFAULT_FRA
     if not nodes:
         raise SpotrtError(f"model {path}: found no Conv/MatMul with constant weights to quantize, expected a spotrt graph")
     tensors = calibrated_tensors(nodes)
-    sha = file_sha256(path)
+    sha = sha256_file(path)
     out = Path(out)
     cache = Path(cache) if cache else out.with_name(out.name + ".calib.json")
     reused = cache.is_file()
@@ -201,15 +187,12 @@ def _quantize_read_graph(path: Path, meta: dict, spot_nodes: list[QuantNode], ou
     engine. Returns the path written (`<out stem>.read.onnx`), or None when the source has no read
     graph beside it or one of its quantized nodes has no counterpart (then the INT8 model reads in
     float, as before)."""
-    from ..runtime.onnxruntime_backend import _load_proto, read_metadata
-
     name = meta.get("spotrt_read_graph")
     src = path.with_name(name) if name else None
     if src is None or not src.is_file():
         return None
-    proto = _load_proto(src)
-    rmeta = read_metadata(proto, src)
-    if rmeta.get("spotrt_graph") != "read" or rmeta.get("spotrt_config") != meta.get("spotrt_config"):
+    proto, rmeta = load_graph(src)
+    if rmeta.get("spotrt_graph") != KIND_READ or rmeta.get("spotrt_config") != meta.get("spotrt_config"):
         return None
     nodes = select_nodes(proto.graph)
     # by node name: the modules' nodes are named alike in both graphs, while the exporter numbers

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .meta import KIND_PLUGIN, KIND_PORTABLE
+from ..formats.onnx_graph import KIND_PLUGIN, KIND_PORTABLE
+
+OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
 
 
 def _inputs(cfg, size, images=None, synthetic: int = 0, seed: int = 1):
-    from ..imageops import preprocess, read_image
+    from ..imageops import collect_images, preprocess, read_image
 
     batch = []
     if images:
-        from ..api import collect_images
-
         for p in collect_images([images]):
             x, _ = preprocess(read_image(p), cfg.mean, cfg.std, size, multiple=32, fixed=True)
             batch.append(x)
@@ -31,9 +31,10 @@ def _inputs(cfg, size, images=None, synthetic: int = 0, seed: int = 1):
 def compare(weights=None, images=None, synthetic: int = 0, input_size=None, seed: int = 1, threads=None) -> dict:
     import torch
 
+    from ..formats.onnx_graph import load_graph
     from ..model.spotter import Spotter
     from ..model.weights import load_weights
-    from ..runtime.onnxruntime_backend import OnnxRuntimeSpotter
+    from ..plugins.ort_session import cpu_session
     from .onnx_export import export_model
 
     model = weights if isinstance(weights, Spotter) else load_weights(weights, "cpu")
@@ -52,15 +53,15 @@ def compare(weights=None, images=None, synthetic: int = 0, input_size=None, seed
     with tempfile.TemporaryDirectory() as tmp:
         paths = export_model(model, Path(tmp) / "model.onnx", input_size=size, batch=1,
                              kinds=(KIND_PLUGIN, KIND_PORTABLE))
-        runners = {k: OnnxRuntimeSpotter(paths[k], threads=threads) for k in paths}
+        sessions = {k: cpu_session(load_graph(paths[k])[0], paths[k], threads) for k in paths}
         stats = {k: {"boxes": 0.0, "scores": 0.0, "token_probs": 0.0, "count_equal": 0, "boxes_1px": [0, 0],
-                     "text_equal": [0, 0]} for k in runners}
+                     "text_equal": [0, 0]} for k in sessions}
         for x in xs:
             ref = model(torch.from_numpy(x)[None])
             r = {"boxes": ref.boxes.numpy()[0], "scores": ref.scores.numpy()[0], "tokens": ref.tokens.numpy()[0],
                  "token_probs": ref.token_probs.numpy()[0], "count": int(ref.count[0])}
-            for k, runner in runners.items():
-                o = {name: v[0] for name, v in runner.run(x[None]).items()}
+            for k, session in sessions.items():
+                o = {name: v[0] for name, v in zip(OUTPUTS, session.run(list(OUTPUTS), {"image": x[None]}))}
                 s = stats[k]
                 n = min(r["count"], int(o["count"]))
                 s["count_equal"] += int(o["count"]) == r["count"]

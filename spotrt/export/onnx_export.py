@@ -13,7 +13,7 @@ from ..errors import SpotrtError
 from ..fileio import ensure_dir, write_bytes_atomic
 from ..imageops import READ_SIZE
 from ..options import check_size
-from .meta import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, ir_version_for_ort, sibling_paths
+from ..formats.onnx_graph import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, ir_version_for_ort, sibling_paths
 
 MIN_OPSET = 16  # GridSample
 FLOAT, INT32 = 1, 6  # onnx.TensorProto

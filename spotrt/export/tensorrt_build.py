@@ -15,56 +15,18 @@ Precision (TensorRT 10.3 .. 11.x; feature-detected with hasattr, never by versio
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from ..errors import SpotrtError
 from ..fileio import write_bytes_atomic
-from .engine_meta import compute_capability, make_metadata, write_metadata
-from .meta import FORMAT
+from ..formats.digest import sha256_bytes, sha256_file
+from ..formats.engine import compute_capability, make_metadata, write_metadata
+from ..formats.onnx_graph import SPOTTING_KINDS, load_graph
+from ..plugins.tensorrt_import import import_tensorrt, require_gpu
 
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIB_METHODS = ("qdq", "implicit")
-
-
-def import_tensorrt():
-    """The tensorrt module, or SpotrtError (one line) when it is not installed."""
-    try:
-        import tensorrt as trt
-    except ImportError as exc:
-        raise SpotrtError(f"TensorRT: not installed ({exc.msg}), expected the tensorrt Python bindings "
-                          "(JetPack 6: apt install python3-libnvinfer; desktop: pip install tensorrt)") from None
-    return trt
-
-
-def require_gpu() -> str:
-    """'sm_XY' of GPU 0, or SpotrtError naming why no GPU can be used."""
-    from ..plugins import nvrtc
-
-    reason = nvrtc.gpu_unavailable_reason()
-    if reason:
-        raise SpotrtError(f"GPU: {reason}, expected an NVIDIA GPU with its driver for TensorRT")
-    return nvrtc.device_arch()
-
-
-def load_graph(path: Path):
-    """(proto, spotrt metadata) of an exported graph; SpotrtError for a missing or foreign file."""
-    import onnx
-
-    if not path.is_file():
-        raise SpotrtError(f"model {path}: file not found, expected an .onnx graph written by spotrt export or calibrate")
-    try:
-        proto = onnx.load(str(path))
-    except Exception as exc:  # protobuf raises several types for a file that is not ONNX
-        raise SpotrtError(f"model {path}: not an ONNX file ({type(exc).__name__}), expected an .onnx graph") from None
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if meta.get("spotrt_format") != FORMAT or "spotrt_config" not in meta:
-        raise SpotrtError(f"model {path}: found an ONNX graph without spotrt metadata, expected a graph written by "
-                          f"spotrt export ({FORMAT!r})")
-    if meta.get("spotrt_graph") not in ("plugin", "portable"):
-        raise SpotrtError(f"model {path}: found graph kind {meta.get('spotrt_graph')!r}, expected the spotting graph")
-    return proto, meta
 
 
 def has_qdq(proto) -> bool:
@@ -92,10 +54,6 @@ def prepare_graph(proto, precision: str, strongly_typed: bool, implicit: bool):
     if precision == "fp16" and strongly_typed:
         model = to_float16(model)
     return model
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class _Logger:
@@ -162,7 +120,7 @@ def build_engine(onnx_path, precision: str = "fp32", save_engine=None, workspace
     if implicit and precision != "int8":
         raise SpotrtError(f"--calib-method implicit: found precision {precision}, expected int8")
     path = Path(onnx_path)
-    proto, meta = load_graph(path)
+    proto, meta = load_graph(path, SPOTTING_KINDS)
     engine_path = Path(save_engine) if save_engine else path.with_name(
         path.name[: -len(".onnx")] + ".engine" if path.name.endswith(".onnx") else path.name + ".engine")
     trt = import_tensorrt()
@@ -218,7 +176,7 @@ def build_engine(onnx_path, precision: str = "fp32", save_engine=None, workspace
         inputs[t.name] = [int(d) for d in t.shape]
     write_bytes_atomic(engine_path, data, "engine")
     write_metadata(engine_path, make_metadata(
-        onnx_name=path.name, onnx_sha256=sha256_bytes(path.read_bytes()), engine_sha256=sha256_bytes(data),
+        onnx_name=path.name, onnx_sha256=sha256_file(path), engine_sha256=sha256_bytes(data),
         tensorrt_version=str(getattr(trt, "__version__", "unknown")), compute_capability=compute_capability(arch),
         gpu_name=_gpu_name(), precision=precision, inputs=inputs, plugins=plugins,
         spotrt_metadata={k: v for k, v in meta.items() if k.startswith("spotrt_")},

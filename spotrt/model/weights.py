@@ -13,11 +13,10 @@ from safetensors.torch import save
 from .. import __version__
 from ..errors import SpotrtError
 from ..fileio import write_bytes_atomic
+from ..formats.shipped import WEIGHTS as DEFAULT_WEIGHTS
+from ..formats.weights import FORMAT, read_metadata
 from .config import SpotterConfig
 from .spotter import Spotter
-
-FORMAT = "spotrt-weights-1"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "spotrt_light.safetensors"
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> None:
@@ -33,26 +32,10 @@ def save_weights(model: Spotter, path, extra: dict | None = None) -> None:
     atomic_save(model.state_dict(), path, meta)
 
 
-def read_metadata(path) -> dict[str, str]:
-    path = Path(path)
-    if not path.is_file():
-        raise SpotrtError(f"weights {path}: file not found, expected a .safetensors weights file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as exc:  # safetensors raises several types for a file that is not one
-        raise SpotrtError(f"weights {path}: not a safetensors file ({exc}), expected spotrt weights") from None
-
-
 def load_weights(path=None, device: str = "cpu") -> Spotter:
     """Build the model its file describes and load it; one clear error for a file of another model."""
     path = Path(path) if path else DEFAULT_WEIGHTS
-    meta = read_metadata(path)
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise SpotrtError(
-            f"weights {path}: found metadata format {meta.get('format')!r}, expected {FORMAT!r} with a config "
-            "(a file written by spotrt train)"
-        )
+    meta = read_metadata(path, require_config=True)
     try:
         cfg = SpotterConfig.from_json(meta["config"])
     except (ValueError, TypeError) as exc:
@@ -104,10 +87,7 @@ def init_matching(model: Spotter, path) -> list[str]:
 
 def config_of(path) -> SpotterConfig:
     """The config stored in a weights file."""
-    meta = read_metadata(path)
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise SpotrtError(f"weights {path}: found metadata format {meta.get('format')!r}, expected {FORMAT!r}")
-    return SpotterConfig.from_json(meta["config"])
+    return SpotterConfig.from_json(read_metadata(path, require_config=True)["config"])
 
 
 def set_config(path, **changes) -> SpotterConfig:

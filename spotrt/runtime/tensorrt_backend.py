@@ -3,7 +3,7 @@
     with TensorRTSpotter("export/model.engine") as spotter:
         words = spotter.spot(frame)
 
-Loading checks `E.json` (export/engine_meta.py) before touching the engine: it must exist, name this
+Loading checks `E.json` (spotrt/formats/engine.py) before touching the engine: it must exist, name this
 TensorRT version and this GPU's compute capability, describe this engine file (sha256) and, when the
 ONNX it was built from is still beside it (or `onnx=` is given), that graph's sha256. The spotrt
 plugins are registered before deserializing. Pinned host and device buffers for every I/O tensor are
@@ -13,22 +13,18 @@ stream, copies the outputs back and synchronizes once.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpotrtError
-from ..export import engine_meta
+from ..formats import engine as engine_meta
+from ..formats.digest import sha256_bytes, sha256_file
 from ..model.config import SpotterConfig
 from ..postprocess import SpottedWord, spot_fixed_graph
 
 INPUT = "image"
 OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class TensorRTSpotter:
@@ -38,7 +34,7 @@ class TensorRTSpotter:
     scale = 1.0  # frames are resized by this before the engine (load_spotter's `scale`)
 
     def __init__(self, engine, onnx=None) -> None:
-        from ..export.tensorrt_build import import_tensorrt, require_gpu
+        from ..plugins.tensorrt_import import import_tensorrt, require_gpu
 
         self.path = Path(engine)
         self._buffers: list = []
@@ -53,10 +49,10 @@ class TensorRTSpotter:
         source = Path(onnx) if onnx else self.path.with_name(str(self.meta.get("onnx", "")))
         if onnx and not source.is_file():
             raise SpotrtError(f"model {source}: file not found, expected the ONNX graph the engine was built from")
-        onnx_sha = _sha256(source.read_bytes()) if self.meta.get("onnx") and source.is_file() else None
+        onnx_sha = sha256_file(source) if self.meta.get("onnx") and source.is_file() else None
         engine_meta.check_compatible(self.path, self.meta, tensorrt_version=str(getattr(trt, "__version__", "unknown")),
                                      compute_capability=engine_meta.compute_capability(arch),
-                                     engine_sha256=_sha256(data), onnx_sha256=onnx_sha)
+                                     engine_sha256=sha256_bytes(data), onnx_sha256=onnx_sha)
         sm = self.meta["spotrt_metadata"]
         try:
             self.cfg = SpotterConfig.from_json(sm["spotrt_config"])

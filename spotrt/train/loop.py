@@ -129,7 +129,7 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
 
 def checkpoint_step(path) -> int:
     """The training step a checkpoint was saved at (its metadata), 0 for weights without one."""
-    from ..model.weights import read_metadata
+    from ..formats.weights import read_metadata
 
     extra = read_metadata(path).get("extra")
     return int(json.loads(extra).get("step", 0)) if extra else 0
