@@ -15,7 +15,7 @@ GST_PKGS := python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-g
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
 
-.PHONY: demo test venv fonts gst-packages system-gi clean
+.PHONY: demo test venv fonts gst-packages system-gi shipped-onnx clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,12 @@ demo: $(STAMP) system-gi
 
 test: $(STAMP) system-gi
 	$(BIN)/python -m pytest -q
+
+# The shipped model's exported graphs (plugin graph + read graph, with the weights' sha256 in their
+# metadata), which a runtime install without torch reads with. Run after every change of the shipped
+# weights: tests/test_shipped_onnx.py fails until then. (spotrt.formats.shipped.EXPORT_COMMAND)
+shipped-onnx: $(STAMP)
+	$(BIN)/spotrt export --model spotrt/weights/spotrt_light.safetensors --out spotrt/weights/spotrt_light.onnx --graphs plugin,read
 
 fonts:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -13,13 +13,15 @@ from ..errors import SpotrtError
 from ..fileio import ensure_dir, write_bytes_atomic
 from ..imageops import READ_SIZE
 from ..options import check_size
+from ..formats.digest import sha256_file
 from ..formats.onnx_graph import FORMAT, KIND_PLUGIN, KIND_PORTABLE, KIND_READ, ir_version_for_ort, sibling_paths
 
 MIN_OPSET = 16  # GridSample
 FLOAT, INT32 = 1, 6  # onnx.TensorProto
 
 
-def _metadata(cfg, kind: str, input_size, batch: int, read_name: str | None) -> dict[str, str]:
+def _metadata(cfg, kind: str, input_size, batch: int, read_name: str | None,
+              source: dict[str, str] | None = None) -> dict[str, str]:
     meta = {
         "spotrt_format": FORMAT,
         "spotrt_version": __version__,
@@ -34,7 +36,19 @@ def _metadata(cfg, kind: str, input_size, batch: int, read_name: str | None) -> 
     }
     if read_name:
         meta["spotrt_read_graph"] = read_name
+    meta.update(source or {})
     return meta
+
+
+def _source(weights) -> dict[str, str]:
+    """The weights file a graph comes from, by name and sha256 (nothing for a model passed in):
+    what tells a graph exported from other weights, e.g. the shipped graph after a retraining."""
+    from ..formats.shipped import WEIGHTS
+
+    if weights is not None and not isinstance(weights, (str, Path)):
+        return {}
+    path = Path(weights) if weights is not None else WEIGHTS
+    return {"spotrt_weights": path.name, "spotrt_weights_sha256": sha256_file(path)}
 
 
 def _to_onnx(module, args, input_names, output_names, opset: int, plugins: bool = False):
@@ -108,6 +122,7 @@ def export_model(weights=None, out="model.onnx", input_size=None, batch: int = 1
     # a model passed in is copied: exporting must not move it off its device or out of training mode
     model = copy.deepcopy(weights) if isinstance(weights, Spotter) else load_weights(weights, "cpu")
     model = model.cpu().eval()
+    source = _source(weights)
     cfg = model.cfg
     size = check_size(input_size or (cfg.input_height, cfg.input_width))
     paths = _prepare_out(out)
@@ -127,7 +142,7 @@ def export_model(weights=None, out="model.onnx", input_size=None, batch: int = 1
                                   "count": ((n,), INT32)})
             if kind == KIND_PLUGIN and not any(o.domain == "spotrt" for o in onx.opset_import):
                 onx.opset_import.add(domain="spotrt", version=1)
-            _finish(onx, _metadata(cfg, kind, size, int(batch), read_name), paths[kind])
+            _finish(onx, _metadata(cfg, kind, size, int(batch), read_name, source), paths[kind])
             written[kind] = paths[kind]
         if KIND_READ in kinds:
             module = ExportReader(model).eval()
@@ -136,6 +151,6 @@ def export_model(weights=None, out="model.onnx", input_size=None, batch: int = 1
             onx = _to_onnx(module, (dummy, rois), ["image", "rois"], ["tokens", "token_probs"], opset)
             _static_outputs(onx, {"tokens": ((1, cfg.max_word_len), INT32),
                                   "token_probs": ((1, cfg.max_word_len), FLOAT)})
-            _finish(onx, _metadata(cfg, KIND_READ, READ_SIZE, 1, None), paths[KIND_READ])
+            _finish(onx, _metadata(cfg, KIND_READ, READ_SIZE, 1, None, source), paths[KIND_READ])
             written[KIND_READ] = paths[KIND_READ]
     return written
