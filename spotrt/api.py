@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -12,9 +13,9 @@ from tqdm import tqdm
 
 from .errors import SpotrtError
 from .fileio import check_writable, ensure_dir, open_partial
-from .imageops import read_image
+from .imageops import IMAGE_EXTS, collect_images, read_image  # noqa: F401 (the API's)
+from .options import check_min_score, check_scale, set_min_score
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 BACKENDS = ("torch", "onnxruntime", "tensorrt", "auto")
 ENGINE_EXTS = (".engine", ".plan")
 
@@ -27,14 +28,14 @@ def _is_engine(model) -> bool:
     return model is not None and str(model).lower().endswith(ENGINE_EXTS)
 
 
-def load_spotter(model=None, backend: str = "torch", device: str = "cpu", threads: int | None = None,
+def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads: int | None = None,
                  scale: float = 1.0, min_score: float | None = None):
     """A spotter for `model` on `backend`.
 
     `model`: a weights file (None = the shipped default), an exported .onnx (plugin or portable
     graph) or a TensorRT engine (.engine, with its .engine.json). `backend`: torch (weights files),
-    onnxruntime (.onnx), tensorrt (.engine) or auto (tensorrt for an .engine, onnxruntime for an
-    .onnx, torch otherwise). `threads`: ONNX Runtime intra-op threads (None = its default).
+    onnxruntime (.onnx; without a model the shipped model's exported graph), tensorrt (.engine) or
+    auto (see resolve_backend: the shipped graph on onnxruntime where torch is not installed). `threads`: ONNX Runtime intra-op threads (None = its default).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
     (below 1 for text taller than the largest anchor, about 70 px; above 1 for tiny text: the torch
     backend grows the frame, a fixed-size graph or engine reads it at the largest scale its input holds
@@ -50,42 +51,45 @@ def load_spotter(model=None, backend: str = "torch", device: str = "cpu", thread
     return spotter
 
 
-def set_min_score(spotter, min_score: float | None) -> None:
-    """Use `min_score` as the spotter's word-score threshold (None: keep the model's)."""
-    if min_score is not None:
-        spotter.cfg = spotter.cfg.replace(word_score_thresh=min_score)
+def torch_installed() -> bool:
+    """Whether torch can be imported here (looked up, not imported: a runtime install has none)."""
+    return importlib.util.find_spec("torch") is not None
 
 
-def check_min_score(min_score) -> float | None:
-    """`min_score` as a float in 0..1 (or None), or one clear error line."""
-    return None if min_score is None else _number_in("min-score", min_score, 0.0, 1.0, "0: every word read")
+def resolve_backend(model, backend: str) -> tuple:
+    """(model, backend) that `model` and `backend` stand for, checked; SpotrtError (one line) otherwise.
 
-
-SCALE_RANGE = (0.1, 4.0)
-
-
-def _number_in(what: str, value, lo: float, hi: float, hint: str) -> float:
-    """`value` as a float in lo..hi, or one clear error line."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not lo <= number <= hi:  # also rejects NaN
-        raise SpotrtError(f"{what}: found {value}, expected a number from {lo} to {hi} ({hint})")
-    return number
-
-
-def check_scale(scale) -> float:
-    """`scale` as a float, or one clear error line."""
-    lo, hi = SCALE_RANGE
-    return _number_in("scale", scale, lo, hi, "1.0: frames as they are")
-
-
-def _load(model, backend: str, device: str, threads: int | None):
+    auto: tensorrt for an .engine, onnxruntime for an .onnx, torch for a weights file. Without a
+    model: torch with the shipped weights where torch is installed, else the shipped model's exported
+    graph (spotrt.formats.shipped) on onnxruntime, as with --backend onnxruntime.
+    """
     if backend not in BACKENDS:
         raise SpotrtError(f"backend {backend!r}: not available, expected one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "tensorrt" if _is_engine(model) else "onnxruntime" if _is_onnx(model) else "torch"
+        if model is None:
+            backend = "torch" if torch_installed() else "onnxruntime"
+        else:
+            backend = "tensorrt" if _is_engine(model) else "onnxruntime" if _is_onnx(model) else "torch"
+    if backend == "onnxruntime" and model is None:
+        from .formats import shipped
+
+        if not shipped.ONNX.is_file():
+            raise SpotrtError(f"model {shipped.ONNX}: file not found, expected the shipped model's exported graph "
+                              f"(the package is incomplete; regenerate it with {shipped.EXPORT_COMMAND})")
+        model = shipped.ONNX
+    if backend == "torch" and not torch_installed():
+        if model is None:
+            raise SpotrtError("backend torch: found no torch installed (a runtime install), expected pip install "
+                              "'spotrt[train]', or --backend auto or onnxruntime for the shipped model's exported graph")
+        if not _is_onnx(model) and not _is_engine(model):
+            raise SpotrtError(f"model {model}: found a weights file, which only the torch backend reads, and no torch "
+                              "installed (a runtime install); expected pip install 'spotrt[train]', or an .onnx "
+                              "exported by spotrt export, or a TensorRT .engine")
+    return model, backend
+
+
+def _load(model, backend: str, device: str, threads: int | None):
+    model, backend = resolve_backend(model, backend)
     if backend == "tensorrt" or _is_engine(model):
         if not _is_engine(model):
             raise SpotrtError(f"model{'' if model is None else ' ' + str(model)}: found "
@@ -110,7 +114,7 @@ def _load(model, backend: str, device: str, threads: int | None):
             from .runtime.onnxruntime_backend import OnnxRuntimeSpotter
         except ImportError as exc:
             raise SpotrtError(f"backend onnxruntime: {exc.name or exc} is not installed, expected "
-                              "pip install 'spotrt[onnx]'") from None
+                              "pip install 'spotrt[runtime]'") from None
         return OnnxRuntimeSpotter(model, threads=threads)
     if _is_onnx(model):
         raise SpotrtError(f"model {model}: found an .onnx graph, expected a .safetensors weights file for the "
@@ -119,6 +123,21 @@ def _load(model, backend: str, device: str, threads: int | None):
     from .model.infer import TorchSpotter
 
     return TorchSpotter(model, device=device)
+
+
+def run_stream(sources, model=None, backend: str = "auto", device: str = "cpu", threads: int | None = None,
+               spotter=None, **options) -> dict:
+    """`spotrt run`: read every source with `spotter`, or with the one `model`/`backend`/`device`/`threads`
+    load (as load_spotter; loaded after the sources and outputs are checked) -> the run's summary.
+    `options`: those of spotrt.runtime.stream.run_stream (output, jsonl, every, max_frames, scale, ...)."""
+    from functools import partial
+
+    from .runtime.stream import run_stream as run
+
+    if spotter is not None:
+        return run(sources, spotter=spotter, **options)
+    resolve_backend(model, backend)  # a missing backend or torch fails before the sources open
+    return run(sources, load=partial(_load, model, backend, device, threads), **options)
 
 
 def check_device(device: str) -> str:
@@ -141,34 +160,6 @@ def check_device(device: str) -> str:
 def check_writable_file(path) -> Path:
     """Fail now, in one line, when `path` cannot be written (its folder is created if missing)."""
     return check_writable(path)
-
-
-def collect_images(inputs) -> list[Path]:
-    """Image files named by `inputs` (files or folders, folders not recursed), in order.
-
-    A missing path or a folder with no images is a user error.
-    """
-    if not inputs:
-        raise SpotrtError("inputs: found none, expected at least one image or folder")
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted((q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS and q.is_file()), key=_natural)
-            if not found:
-                raise SpotrtError(f"folder {p}: found no image files, expected {', '.join(sorted(IMAGE_EXTS))}")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise SpotrtError(f"input {p}: no such file or folder, expected an image or a folder of images")
-    return out
-
-
-def _natural(p: Path):
-    import re
-
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
 
 
 @dataclass

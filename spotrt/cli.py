@@ -198,7 +198,7 @@ def cmd_check(a) -> int:
 
 
 def cmd_run(a) -> int:
-    from .runtime.stream import run_stream
+    from .api import run_stream
 
     run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
                every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,

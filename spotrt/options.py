@@ -27,3 +27,34 @@ def check_size(size, what: str = "input size", multiple: int = MULTIPLE) -> tupl
         raise SpotrtError(f"{what}: found {h}x{w}, expected HEIGHTxWIDTH with both positive multiples of "
                           f"{multiple}, e.g. 384x640")
     return h, w
+
+
+def set_min_score(spotter, min_score: float | None) -> None:
+    """Use `min_score` as the spotter's word-score threshold (None: keep the model's)."""
+    if min_score is not None:
+        spotter.cfg = spotter.cfg.replace(word_score_thresh=min_score)
+
+
+def check_min_score(min_score) -> float | None:
+    """`min_score` as a float in 0..1 (or None), or one clear error line."""
+    return None if min_score is None else _number_in("min-score", min_score, 0.0, 1.0, "0: every word read")
+
+
+SCALE_RANGE = (0.1, 4.0)
+
+
+def _number_in(what: str, value, lo: float, hi: float, hint: str) -> float:
+    """`value` as a float in lo..hi, or one clear error line."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not lo <= number <= hi:  # also rejects NaN
+        raise SpotrtError(f"{what}: found {value}, expected a number from {lo} to {hi} ({hint})")
+    return number
+
+
+def check_scale(scale) -> float:
+    """`scale` as a float, or one clear error line."""
+    lo, hi = SCALE_RANGE
+    return _number_in("scale", scale, lo, hi, "1.0: frames as they are")

@@ -253,7 +253,6 @@ def _bad_inputs(tmp_path, image_dir, weights):
         (["spot", image_dir, "--model", w, "--device", "cuda:x"], "device 'cuda:x': not known"),
         (["spot", tmp_path / "missing.png"], "missing.png"),
         (["spot", image_dir, "--backend", "tensorrt"], "model: found no --model, expected a TensorRT .engine"),
-        (["spot", image_dir, "--backend", "onnxruntime"], "model: found no --model, expected an .onnx graph"),
         (["spot", image_dir, "--model", w, "--jsonl", ro / "sub" / "x.jsonl"], "cannot be written"),
         (["read", bad_img, "--model", w], "1 of 1 inputs could not be read; nothing was written"),
         (["eval", "--synthetic", "-5"], "expected a number of images >= 1"),

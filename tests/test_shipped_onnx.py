@@ -44,6 +44,23 @@ def test_packaged_with_the_weights():
     assert "torch" not in " ".join(data["project"]["dependencies"] + data["project"]["optional-dependencies"]["runtime"])
 
 
+def test_onnxruntime_without_a_model_and_auto_without_torch_take_the_shipped_graph(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from spotrt import api
+    from spotrt.runtime.onnxruntime_backend import OnnxRuntimeSpotter
+
+    assert api.resolve_backend(None, "onnxruntime") == (shipped.ONNX, "onnxruntime")
+    monkeypatch.setattr(api, "torch_installed", lambda: False)
+    assert api.resolve_backend(None, "auto") == (shipped.ONNX, "onnxruntime")
+    spotter = api.load_spotter(threads=1)
+    assert isinstance(spotter, OnnxRuntimeSpotter) and spotter.path == shipped.ONNX
+    for model, backend, words in ((None, "torch", "backend torch: found no torch installed"),
+                                  (shipped.WEIGHTS, "auto", "found a weights file, which only the torch backend")):
+        with pytest.raises(api.SpotrtError, match=words) as info:
+            api.load_spotter(model, backend)
+        assert "\n" not in str(info.value)
+
+
 def test_shipped_graphs_read_what_the_torch_model_reads():
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
@@ -52,7 +69,7 @@ def test_shipped_graphs_read_what_the_torch_model_reads():
 
     image = read_image(shared_data("ic15_dev", "images", "img_2.jpg"))
     torch_words = load_spotter(None, "torch").spot(image)
-    graph = load_spotter(shipped.ONNX, "onnxruntime", threads=1)
+    graph = load_spotter(None, "onnxruntime", threads=1)
     graph_words = graph.spot(image)
     assert len(torch_words) >= 3
     assert [w.text for w in graph_words] == [w.text for w in torch_words]

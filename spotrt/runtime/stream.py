@@ -1,8 +1,9 @@
 """`spotrt run` as an API: sources by URI through a spotter into JSON Lines, video and window.
 
 Order of checks, so that a mistake costs nothing: outputs writable, model loads, every source
-opens; only then are frames read. Never imports torch (a torch backend is loaded lazily by
-spotrt.api.load_spotter).
+opens; only then are frames read. The spotter comes in made, or as `load`, a function that makes
+it once the options are checked (spotrt.api.run_stream passes one that picks the backend): the
+runtime never chooses or imports a backend itself, so it never imports torch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from functools import partial
 
 from ..errors import SpotrtError
 from ..fileio import check_writable
+from ..options import check_min_score, check_scale, set_min_score
 from .pipeline import Pipeline, format_status, format_summary
 from .sinks import DisplaySink, JsonlSink, VideoSink
 from .sources import open_source, parse_source
@@ -23,13 +25,12 @@ def _status_line(snapshot: dict) -> None:
     print(f"spotrt: {format_status(snapshot)}", file=sys.stderr, flush=True)
 
 
-def run_stream(sources, spotter=None, model=None, backend: str = "auto", device: str = "cpu", output=None,
-               jsonl=None, every: int = 1, max_frames: int | None = None, display: bool = False,
-               min_track: int = 3, vote: int = 15, reconnect_timeout: float | None = None,
-               threads: int | None = None, quiet: bool = False, extra_sinks=(), print_summary: bool = True,
-               scale: float = 1.0, min_score: float | None = None, source_backend: str = "auto",
-               decoder: str = "auto") -> dict:
-    """Read every source through `spotter` (or the one `model`/`backend` load) -> the run's summary.
+def run_stream(sources, spotter=None, load=None, output=None, jsonl=None, every: int = 1,
+               max_frames: int | None = None, display: bool = False, min_track: int = 3, vote: int = 15,
+               reconnect_timeout: float | None = None, quiet: bool = False, extra_sinks=(),
+               print_summary: bool = True, scale: float = 1.0, min_score: float | None = None,
+               source_backend: str = "auto", decoder: str = "auto") -> dict:
+    """Read every source through `spotter` (or the one `load()` returns) -> the run's summary.
 
     `scale` resizes every frame before the network (see load_spotter); boxes stay in frame pixels.
     `source_backend` (auto, gst, opencv) and `decoder` (auto, nv, sw): how cameras, streams and
@@ -37,8 +38,8 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
     """
     from .gst import DECODERS
 
-    from ..api import check_min_score, check_scale, set_min_score
-
+    if (spotter is None) == (load is None):
+        raise TypeError("run_stream: expected a spotter or a function that loads one (load), not both or neither")
     scale = check_scale(scale)
     min_score = check_min_score(min_score)
     if not sources:
@@ -58,13 +59,11 @@ def run_stream(sources, spotter=None, model=None, backend: str = "auto", device:
         check_writable(jsonl, "output file")
     video = VideoSink(output, streams=len(sources)) if output else None
     if spotter is None:
-        from ..api import load_spotter
-
-        spotter = load_spotter(model, backend, device, threads=threads, scale=scale, min_score=min_score)
-    else:
-        if scale != 1.0:
-            spotter.scale = scale
-        set_min_score(spotter, min_score)
+        spotter = load()
+        spotter.scale = scale
+    elif scale != 1.0:
+        spotter.scale = scale
+    set_min_score(spotter, min_score)
     opened = []
     try:
         for i, uri in enumerate(sources):
