@@ -404,14 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     bn = sub.add_parser("bench", help="latency per stage, throughput, memory, FLOPs; side-by-side comparisons; "
                                       "Jetson estimates")
-    bn.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
-    bn.add_argument("--backend", default="torch", help="torch (per-stage latency), onnxruntime or tensorrt "
-                    "(where installed); default: torch")
+    bn.add_argument("--model", default=None, help="weights file (.safetensors), exported from and calibrated by bench "
+                    "itself, or an exported .onnx graph measured as it is on onnxruntime; default: the shipped model")
+    bn.add_argument("--backend", default="auto", help="torch (per-stage latency), onnxruntime or tensorrt "
+                    "(where installed); default auto: torch for weights where torch is installed, else onnxruntime "
+                    "(the shipped model's exported graph without --model)")
     bn.add_argument("--precision", default="fp32", help="fp32; int8 (onnxruntime, tensorrt: Q/DQ graph); fp16 "
                     "(tensorrt); a comma-separated list sweeps (default: fp32)")
-    bn.add_argument("--input-size", default="384x640", metavar="HxW",
-                    help="network input, multiples of 32; a comma-separated list sweeps (default: 384x640)")
-    bn.add_argument("--batch", default="1", help="frames per network call; a list sweeps (default: 1)")
+    bn.add_argument("--input-size", default=None, metavar="HxW",
+                    help="network input, multiples of 32; a comma-separated list sweeps (default: 384x640; an "
+                         ".onnx graph's own)")
+    bn.add_argument("--batch", default=None, help="frames per network call; a list sweeps (default: 1; an .onnx "
+                    "graph's own)")
     bn.add_argument("--prep-threads", default="1", help="preprocessing threads feeding the pipelined loop (default: 1)")
     bn.add_argument("--warmup", default="1", metavar="N", help="untimed runs before each measurement (default: 1)")
     bn.add_argument("--iterations", default=None, metavar="N", help="timed runs per measurement")

@@ -216,3 +216,30 @@ def test_cli_tensorrt_absent_is_one_line(capsys):
     assert main(["bench", "--backend", "tensorrt"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--backend tensorrt: the tensorrt Python bindings are not installed" in err[0]
+
+
+def test_exported_graph_is_measured_as_it_is(exported_small):
+    """--model X.onnx: the graph's own size and batch, fp32 and its calibrated int8; no torch cost."""
+    _, paths, _ = exported_small
+    opts = make_options(model=paths["portable"], precision="fp32,int8", iterations=1, warmup=0, frames=1,
+                        threads=1, compare=True)
+    assert (opts.backend, opts.graph, opts.model) == ("onnxruntime", str(paths["portable"]), None)
+    assert opts.input_sizes == ((128, 256),) and opts.batches == (1,)
+    result = run_bench(opts)
+    assert [(r["precision"], r["input_size"], r["cost"]["flops_per_frame"]) for r in result["runs"]] == \
+        [("fp32", [128, 256], None), ("int8", [128, 256], None)]
+    assert all(c["status"] == "skipped" for c in result["comparisons"].values())
+    assert result["jetson_estimates"]["rows"] == [] and check_fields(result) == ([], [])
+    assert "| onnxruntime | int8 | 128x256 | 1 | 1 |" in format_markdown(result)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--input-size", "64x128"], "--input-size: found 64x128 for the graph"),
+    (["--batch", "2"], "--batch: found 2 for the graph"),
+    (["--backend", "torch"], "found an exported graph with --backend torch"),
+])
+def test_exported_graph_keeps_its_shape(exported_small, args, expected, capsys):
+    _, paths, _ = exported_small
+    assert main(["bench", "--model", str(paths["portable"]), *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err

@@ -14,6 +14,7 @@ from ..errors import SpotrtError
 from ..options import parse_size
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+AUTO = "auto"  # torch with weights where torch is installed, else onnxruntime with an exported graph
 # int8 on ONNX Runtime and TensorRT is the Q/DQ graph of spotrt.calibration; the plugin kernels are fp32.
 PRECISIONS = {"torch": ("fp32",), "onnxruntime": ("fp32", "int8"), "tensorrt": ("fp32", "fp16", "int8")}
 DEFAULT_SIZE = (384, 640)  # small enough that the default run ends in under 2 minutes on a 2-core CPU
@@ -29,6 +30,9 @@ class BenchOptions:
 
     model: str | None = None                  # weights (.safetensors); None = the shipped model
     backend: str = "torch"
+    graph: str | None = None                  # an exported graph measured as it is (onnxruntime), instead of
+                                              # graphs exported from the weights: an .onnx given as the model,
+                                              # or the shipped model's graph where torch is not installed
     precisions: tuple[str, ...] = ("fp32",)
     input_sizes: tuple[tuple[int, int], ...] = (DEFAULT_SIZE,)
     batches: tuple[int, ...] = (1,)
@@ -74,36 +78,69 @@ def tensorrt_missing() -> str | None:
     return None
 
 
-def make_options(model=None, backend: str = "torch", precision="fp32", input_size=DEFAULT_SIZE, batch=1,
+def torch_missing() -> bool:
+    return importlib.util.find_spec("torch") is None
+
+
+def _graph_for(model, backend: str) -> tuple[str | None, str]:
+    """(the exported graph to measure as it is, or None for weights; the backend) for `model`, `backend`."""
+    is_graph = model is not None and str(model).endswith(".onnx")
+    if backend == AUTO:
+        backend = "onnxruntime" if is_graph or (model is None and torch_missing()) else "torch"
+    if is_graph:
+        if backend != "onnxruntime":
+            raise SpotrtError(f"--model {model}: found an exported graph with --backend {backend}, expected "
+                              "--backend onnxruntime or auto for it (or a .safetensors weights file)")
+        return str(model), backend
+    if torch_missing() and model is None and backend == "onnxruntime":
+        from ..formats import shipped
+
+        return str(shipped.ONNX), backend
+    if torch_missing():
+        raise SpotrtError(f"--backend {backend}: found no torch installed (a runtime install), which bench needs to "
+                          "export and time the weights; expected pip install 'spotrt[train]', or --model with an "
+                          ".onnx graph (or no --model: the shipped model's graph) on --backend onnxruntime or auto")
+    return None, backend
+
+
+def make_options(model=None, backend: str = AUTO, precision="fp32", input_size=None, batch=None,
                  prep_threads=1, warmup=1, iterations=None, duration=None, frames=4, images=None, device: str = "cpu",
                  threads=None, compare: bool = True) -> BenchOptions:
     """Check and normalize bench settings; SpotrtError (one line) for the first bad one.
 
     `precision`, `input_size` and `batch` may be lists (or comma-separated text): the run sweeps
-    over every combination. `iterations` and `duration` exclude each other; neither = DEFAULT_DURATION.
+    over every combination (default 384x640, batch 1). `iterations` and `duration` exclude each
+    other; neither = DEFAULT_DURATION. `model`: weights (bench exports, calibrates and builds the
+    graphs itself) or an exported .onnx, measured as it is on onnxruntime at its own input size and
+    batch (fp32; int8 calibrates it on the bench frames). `backend` auto: torch for weights where
+    torch is installed, else onnxruntime (without a model: the shipped model's exported graph).
     """
     if model is not None and not Path(model).is_file():
-        raise SpotrtError(f"--model {model}: file not found, expected a .safetensors weights file")
-    if model is not None and not str(model).endswith(".safetensors"):
+        raise SpotrtError(f"--model {model}: file not found, expected a .safetensors weights file or an .onnx graph")
+    if model is not None and not str(model).endswith((".safetensors", ".onnx")):
         raise SpotrtError(f"--model {model}: found a {Path(model).suffix or 'suffix-less'} file, expected a "
-                          ".safetensors weights file (bench exports and calibrates the graphs itself)")
+                          ".safetensors weights file (bench exports and calibrates the graphs itself) or an .onnx graph")
     backend = str(backend).strip().lower()
-    if backend not in BACKENDS:
-        raise SpotrtError(f"--backend: found {backend!r}, expected one of {', '.join(BACKENDS)}")
+    if backend not in BACKENDS + (AUTO,):
+        raise SpotrtError(f"--backend: found {backend!r}, expected one of {', '.join(BACKENDS + (AUTO,))}")
+    graph, backend = _graph_for(model, backend)
     if backend == "tensorrt" and tensorrt_missing():
         raise SpotrtError(f"--backend tensorrt: {tensorrt_missing()}, expected TensorRT (JetPack: apt install "
                           "python3-libnvinfer; desktop: pip install tensorrt) or --backend torch|onnxruntime")
     if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
-        raise SpotrtError("--backend onnxruntime: onnxruntime is not installed, expected pip install 'spotrt[onnx]'")
+        raise SpotrtError("--backend onnxruntime: onnxruntime is not installed, expected pip install 'spotrt[runtime]'")
     precisions = tuple(dict.fromkeys(p.lower() for p in _items(precision, "--precision")))
     for p in precisions:
         if p not in PRECISIONS[backend]:
             hint = " (int8 runs as a Q/DQ graph: --backend onnxruntime or tensorrt)" if p == "int8" else ""
             raise SpotrtError(f"--precision: found {p!r} for backend {backend}, expected one of "
                               f"{', '.join(PRECISIONS[backend])}{hint}")
-    sizes = _sizes(input_size)
-    batches = tuple(dict.fromkeys(parse_int(b, "--batch", 1, MAX_BATCH)
-                                  for b in ([batch] if isinstance(batch, int) else _items(batch, "--batch"))))
+    sizes = _sizes(DEFAULT_SIZE if input_size is None else input_size)
+    items = [1] if batch is None else [batch] if isinstance(batch, int) else _items(batch, "--batch")
+    batches = tuple(dict.fromkeys(parse_int(b, "--batch", 1, MAX_BATCH) for b in items))
+    if graph is not None:
+        sizes, batches = _graph_shape(graph, sizes if input_size is not None else None,
+                                      batches if batch is not None else None)
     if iterations is not None and duration is not None:
         raise SpotrtError(f"--iterations/--duration: found both ({iterations} and {duration}), expected one of them")
     if duration is not None:
@@ -126,8 +163,27 @@ def make_options(model=None, backend: str = "torch", precision="fp32", input_siz
     if images is not None and not Path(images).is_dir():
         raise SpotrtError(f"--images {images}: no such folder, expected a folder of images")
     return BenchOptions(
-        model=None if model is None else str(model), backend=backend, precisions=precisions, input_sizes=sizes,
+        model=None if model is None or graph is not None else str(model), backend=backend, graph=graph, precisions=precisions, input_sizes=sizes,
         batches=batches, prep_threads=parse_int(prep_threads, "--prep-threads", 1, 64), warmup=parse_int(warmup, "--warmup", 0),
         iterations=iters, duration=duration, frames=parse_int(frames, "--frames", 1, 256),
         images=None if images is None else str(images), device=device,
         threads=None if threads is None else parse_int(threads, "--threads", 1, 256), compare=bool(compare))
+
+
+def _graph_shape(graph: str, sizes, batches):
+    """An exported graph has one input size and batch: those, checked against any asked for (None: not asked)."""
+    from ..formats.onnx_graph import SPOTTING_KINDS, load_graph
+
+    _, meta = load_graph(graph, SPOTTING_KINDS)
+    try:
+        size = tuple(int(v) for v in meta["spotrt_input_size"].split("x"))
+        batch = int(meta.get("spotrt_batch", "1"))
+    except (KeyError, ValueError) as exc:
+        raise SpotrtError(f"model {graph}: its spotrt metadata is invalid ({exc})") from None
+    if sizes is not None and sizes != (size,):
+        raise SpotrtError(f"--input-size: found {','.join(f'{h}x{w}' for h, w in sizes)} for the graph {graph}, "
+                          f"expected its own {size[0]}x{size[1]} (export weights at other sizes with spotrt export)")
+    if batches is not None and batches != (batch,):
+        raise SpotrtError(f"--batch: found {','.join(map(str, batches))} for the graph {graph}, expected its own "
+                          f"{batch}")
+    return (size,), (batch,)

@@ -40,8 +40,8 @@ SCHEMA: dict[str, str] = {
     "environment.cpu": "CPU model name",
     "environment.cpu_count": "logical CPUs",
     "environment.load_average_1m": "1-minute load average when the run ended (other work on the machine)",
-    "environment.torch": "torch version",
-    "environment.torch_threads": "torch intra-op threads",
+    "environment.torch": "torch version (null: not installed, a runtime install)",
+    "environment.torch_threads": "torch intra-op threads (null without torch)",
     "environment.onnxruntime": "onnxruntime version, null when absent",
     "environment.tensorrt": "tensorrt version, null when absent",
     "environment.gpu": "CUDA device name, null without one",
@@ -84,7 +84,8 @@ SCHEMA: dict[str, str] = {
     "runs[].memory.peak_rss_mib": "peak host resident set size (MiB)",
     "runs[].memory.peak_rss_scope": "'measurement' (peak reset before it) or 'process' (since start)",
     "runs[].memory.device_peak_mib": "torch's peak CUDA allocation (MiB); null on CPU and for graph backends",
-    "runs[].cost": "work per frame, counted on the torch model at this input size",
+    "runs[].cost": "work per frame, counted on the torch model at this input size (null values and no stages for a "
+                  "graph measured as it is: bench --model X.onnx, or no torch)",
     "runs[].cost.flops_per_frame": "floating-point operations (2 per multiply-add) per frame",
     "runs[].cost.bytes_per_frame": "tensor bytes read and written per frame by eager ops (unfused: upper bound)",
     "runs[].cost.bytes_fused_per_frame": "the same without pointwise and batch-norm ops (fused into their "
@@ -94,7 +95,7 @@ SCHEMA: dict[str, str] = {
     "runs[].cost.stages.*.flops": "its FLOPs per frame",
     "runs[].cost.stages.*.bytes": "its bytes per frame",
     "runs[].cost.stages.*.bytes_fused": "its fused bytes per frame",
-    "runs[].cost.counted_on": "the torch device the cost was counted on",
+    "runs[].cost.counted_on": "the torch device the cost was counted on (null: not counted)",
     "runs[].peak_fraction": "flops_per_frame x throughput / device peak; null where the peak is unknown (CPUs)",
     "runs[].peak_fraction_note": "which peak, or why none",
     "runs[].words_per_frame": "mean words spotted per frame in the end-to-end runs",
@@ -218,8 +219,9 @@ def _point(r: dict) -> str:
 def format_markdown(result: dict) -> str:
     env, st = result["environment"], result["settings"]
     budget = f"{st['iterations']} iterations" if st["iterations"] else f"{st['duration_s']} s"
+    torch_threads = "no torch" if env["torch"] is None else f"{env['torch_threads']} torch threads"
     lines = [f"spotrt bench: {st['backend']} on {st['device']} ({env['cpu']}, {env['cpu_count']} CPUs, "
-             f"{env['torch_threads']} torch threads, load {env['load_average_1m']:.1f}"
+             f"{torch_threads}, load {env['load_average_1m']:.1f}"
              + (f", GPU {env['gpu']}" if env["gpu"] else "") + f"); model {Path(st['model']).name} "
              f"(sha256 {st['model_sha256'][:12]}); {st['frames']} frames: {st['frame_source']}; "
              f"{budget} per measurement after {st['warmup']} warm-up", ""]
@@ -237,12 +239,14 @@ def format_markdown(result: dict) -> str:
               "| MB/frame (fused) | peak RSS MiB | device MiB | % of peak | words/frame |", "|" + "---|" * 16]
     for r in runs:
         e, t, m, c = r["end_to_end"], r["throughput"], r["memory"], r["cost"]
-        mb = f"{c['bytes_per_frame'] / 1e6:.0f} ({c['bytes_fused_per_frame'] / 1e6:.0f})"
+        counted = c["flops_per_frame"] is not None
+        mb = f"{c['bytes_per_frame'] / 1e6:.0f} ({c['bytes_fused_per_frame'] / 1e6:.0f})" if counted else "-"
+        gflop = f"{c['flops_per_frame'] / 1e9:.2f}" if counted else "-"
         frac = "unknown" if r["peak_fraction"] is None else f"{100 * r['peak_fraction']:.2f}"
         dev = "-" if m["device_peak_mib"] is None else f"{m['device_peak_mib']:.0f}"
         lines.append(_point(r) + f"| {r['prep_threads']} | {_mpp(e)} | {e['frames_per_s']:.2f} | {t['frames_per_s']:.2f} "
                      f"| {t['speedup_over_serial']:.2f}x | {_ms(t['latency']['median_ms'])} / "
-                     f"{_ms(t['latency']['p99_ms'])} | {c['flops_per_frame'] / 1e9:.2f} | "
+                     f"{_ms(t['latency']['p99_ms'])} | {gflop} | "
                      f"{mb} | {m['peak_rss_mib']:.0f} | {dev} | {frac} | "
                      f"{r['words_per_frame']:.1f} |")
     comp = result.get("comparisons") or {}

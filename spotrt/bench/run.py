@@ -8,7 +8,7 @@ compute the same network).
 from __future__ import annotations
 
 import copy
-import hashlib
+import importlib.util
 import os
 import platform
 import tempfile
@@ -16,18 +16,11 @@ import time
 from pathlib import Path
 
 from ..errors import SpotrtError
+from ..formats.digest import sha256_file
 from .options import BenchOptions
 from .timing import Budget, PeakMemory, interleaved, staged, summarize
 
 FORMAT = "spotrt-bench-1"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _version(module: str) -> str | None:
@@ -49,13 +42,12 @@ def _cpu_name() -> str:
 
 
 def environment() -> dict:
-    import torch
-
+    torch = __import__("torch") if importlib.util.find_spec("torch") else None  # a runtime install has none
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu": _cpu_name(),
             "cpu_count": os.cpu_count(), "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "torch": torch and torch.__version__, "torch_threads": torch and torch.get_num_threads(),
             "onnxruntime": _version("onnxruntime"), "tensorrt": _version("tensorrt"),
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+            "gpu": torch.cuda.get_device_name() if torch and torch.cuda.is_available() else None}
 
 
 def _peak_fraction(flops_per_frame: float, fps: float, backend: str, precision: str, device: str):
@@ -89,12 +81,20 @@ def measure_point(pipe, cost_pipe, frames, batch: int, opts: BenchOptions, backe
         stage_samples = staged(lambda i, lap: pipe.run(batch_of(i), lap), budget, pipe.sync)
         e2e = interleaved({"e2e": lambda i: words.append(sum(len(w) for w in pipe.run(batch_of(i))))}, again)["e2e"]
         thr = pipelined(pipe, frames, batch, opts.prep_threads, again)
-    costs = stage_costs(cost_pipe.model, lambda lap: cost_pipe.run(batch_of(0), lap))
-    per_frame = {k: {n: c / batch for n, c in v.items()} for k, v in costs.items()}
-    flops = sum(v["flops"] for v in per_frame.values())
     e2e_stats = summarize(e2e)
     serial_fps = batch / (e2e_stats["median_ms"] / 1e3)
-    fraction, note = _peak_fraction(flops, thr["frames_per_s"], backend, precision, device)
+    if cost_pipe is None:  # a graph measured as it is: no torch model to count on
+        cost = {"flops_per_frame": None, "bytes_per_frame": None, "bytes_fused_per_frame": None, "stages": {},
+                "counted_on": None}
+        fraction, note = None, "unknown: no FLOPs counted (they are counted on the torch model of a weights file)"
+    else:
+        costs = stage_costs(cost_pipe.model, lambda lap: cost_pipe.run(batch_of(0), lap))
+        per_frame = {k: {n: c / batch for n, c in v.items()} for k, v in costs.items()}
+        flops = sum(v["flops"] for v in per_frame.values())
+        cost = {"flops_per_frame": flops, "bytes_per_frame": sum(v["bytes"] for v in per_frame.values()),
+                "bytes_fused_per_frame": sum(v["bytes_fused"] for v in per_frame.values()),
+                "stages": per_frame, "counted_on": f"torch {cost_pipe.device}"}
+        fraction, note = _peak_fraction(flops, thr["frames_per_s"], backend, precision, device)
     return {
         "backend": backend, "precision": precision, "input_size": list(pipe.input_size), "batch": batch,
         "prep_threads": opts.prep_threads, "device": device,
@@ -102,16 +102,63 @@ def measure_point(pipe, cost_pipe, frames, batch: int, opts: BenchOptions, backe
         "end_to_end": {**e2e_stats, "frames_per_s": serial_fps},
         "throughput": {**thr, "speedup_over_serial": thr["frames_per_s"] / serial_fps},
         "memory": {"peak_rss_mib": mem.host_mib, "peak_rss_scope": mem.scope, "device_peak_mib": mem.device_mib},
-        "cost": {"flops_per_frame": flops, "bytes_per_frame": sum(v["bytes"] for v in per_frame.values()),
-                 "bytes_fused_per_frame": sum(v["bytes_fused"] for v in per_frame.values()),
-                 "stages": per_frame, "counted_on": f"torch {cost_pipe.device}"},
+        "cost": cost,
         "peak_fraction": fraction, "peak_fraction_note": note,
         "words_per_frame": sum(words) / (len(words) * batch) if words else 0.0,
     }
 
 
+def _settings(opts: BenchOptions, model: Path) -> dict:
+    return {"model": str(model), "model_sha256": sha256_file(model), "backend": opts.backend,
+            "precisions": list(opts.precisions), "input_sizes": [list(s) for s in opts.input_sizes],
+            "batches": list(opts.batches), "prep_threads": opts.prep_threads, "warmup": opts.warmup,
+            "iterations": opts.iterations, "duration_s": opts.duration, "frames": opts.frames,
+            "frame_source": opts.images or "synthetic scenes (spotrt.data.synth, level 1)",
+            "device": opts.device, "threads": opts.threads}
+
+
+def run_graph_bench(opts: BenchOptions, log=None) -> dict:
+    """The sweep of an exported graph measured as it is (opts.graph), on ONNX Runtime; no torch.
+
+    fp32 is the graph; int8 its Q/DQ copy, calibrated on the bench frames. No FLOPs, no Jetson
+    estimates and no comparisons: those are computed on the torch model of a weights file."""
+    from ..calibration.calibrate import calibrate
+    from ..calibration.frames import calibration_batches
+    from ..runtime.onnxruntime_backend import OnnxRuntimeSpotter
+    from . import compare
+    from .jetson import estimates
+    from .workloads import GraphPipeline, bench_frames
+
+    log = log or (lambda line: None)
+    graph = Path(opts.graph)
+    fp32 = OnnxRuntimeSpotter(graph, threads=opts.threads)
+    size, batch = fp32.input_size, fp32.batch
+    frames, source = bench_frames(size, opts.frames, fp32.cfg.charset, opts.images, with_source=True)
+    result = {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
+              "settings": {**_settings(opts, graph), "frame_source": source}, "runs": [], "comparisons": {}}
+    with tempfile.TemporaryDirectory(prefix="spotrt-bench-") as tmp:
+        for precision in opts.precisions:
+            log(f"bench: onnxruntime {precision} {size[0]}x{size[1]} batch {batch} ({graph.name})")
+            spotter = fp32
+            if precision == "int8":
+                c = fp32.cfg
+                data = calibration_batches(((str(i), f) for i, f in enumerate(frames)), c.mean, c.std, size, batch)
+                spotter = OnnxRuntimeSpotter(calibrate(graph, Path(tmp) / "model.int8.onnx", batches=data,
+                                                       threads=opts.threads).out, threads=opts.threads)
+            result["runs"].append(measure_point(GraphPipeline(spotter), None, frames, batch, opts, "onnxruntime",
+                                                precision))
+    if opts.compare:
+        reason = "needs the torch model: bench --model WEIGHTS.safetensors where torch is installed"
+        result["comparisons"] = {name: compare.skipped(reason) for name in
+                                 ("single_vs_two_stage", "cpu_precisions", "gpu_kernels", "tensorrt_precisions")}
+    result["jetson_estimates"] = estimates(result["runs"])  # none: no FLOPs counted
+    return result
+
+
 def run_bench(opts: BenchOptions, log=None) -> dict:
     """Run the sweep and (opts.compare) the comparisons; `log(line)` hears progress. -> result dict."""
+    if opts.graph is not None:
+        return run_graph_bench(opts, log)
     import torch
 
     from ..model.weights import DEFAULT_WEIGHTS, load_weights
@@ -138,12 +185,7 @@ def run_bench(opts: BenchOptions, log=None) -> dict:
     budget = Budget(opts.iterations, opts.duration, opts.warmup)
     result = {
         "format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": environment(),
-        "settings": {"model": str(weights), "model_sha256": _sha256(weights), "backend": opts.backend,
-                     "precisions": list(opts.precisions), "input_sizes": [list(s) for s in opts.input_sizes],
-                     "batches": list(opts.batches), "prep_threads": opts.prep_threads, "warmup": opts.warmup,
-                     "iterations": opts.iterations, "duration_s": opts.duration, "frames": opts.frames,
-                     "frame_source": opts.images or "synthetic scenes (spotrt.data.synth, level 1)",
-                     "device": opts.device, "threads": opts.threads},
+        "settings": _settings(opts, weights),
         "runs": [], "comparisons": {},
     }
     with tempfile.TemporaryDirectory(prefix="spotrt-bench-") as tmp:

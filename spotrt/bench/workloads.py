@@ -11,6 +11,7 @@ runs the same computation as `Spotter.forward` (tests/test_bench.py checks the o
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 import threading
 import time
@@ -28,17 +29,41 @@ GRAPH_STAGES = ("preprocess", "network", "postprocess")
 HOST_STAGES = ("preprocess", "postprocess", "crop")  # NumPy / OpenCV on the CPU, outside the network
 
 
-def bench_frames(input_size: tuple[int, int], count: int, charset: str, images=None, seed: int = 0) -> list[np.ndarray]:
-    """`count` BGR frames: synthetic scenes (level 1) of exactly `input_size`, or images of a folder."""
+def bench_frames(input_size: tuple[int, int], count: int, charset: str, images=None, seed: int = 0,
+                 with_source: bool = False):
+    """`count` BGR frames: synthetic scenes (level 1) of exactly `input_size`, or images of a folder.
+
+    Without Pillow (a runtime install) the synthetic scenes are words drawn with OpenCV instead.
+    `with_source`: (frames, one line saying where they came from)."""
     if images is not None:
-        from ..api import collect_images
-        from ..imageops import read_image
+        from ..imageops import collect_images, read_image
 
-        return [read_image(p) for p in collect_images([images])[:count]]
-    from ..data.synth import SynthGenerator
+        frames, source = [read_image(p) for p in collect_images([images])[:count]], str(images)
+    elif importlib.util.find_spec("PIL") is not None:
+        from ..data.synth import SynthGenerator
 
-    gen = SynthGenerator(charset=charset)
-    return [gen.scene(seed + i, 1, *input_size).image for i in range(count)]
+        gen = SynthGenerator(charset=charset)
+        frames = [gen.scene(seed + i, 1, *input_size).image for i in range(count)]
+        source = "synthetic scenes (spotrt.data.synth, level 1)"
+    else:
+        rng = np.random.default_rng(seed)
+        frames = [_drawn_scene(input_size, charset, rng) for _ in range(count)]
+        source = "words drawn with OpenCV (Pillow is not installed for spotrt.data.synth)"
+    return (frames, source) if with_source else frames
+
+
+def _drawn_scene(size, charset: str, rng) -> np.ndarray:
+    """A frame of random words in OpenCV's Hershey font on a plain background."""
+    import cv2
+
+    h, w = size
+    img = np.full((h, w, 3), rng.integers(0, 256, 3), np.uint8)
+    for _ in range(int(rng.integers(3, 9))):
+        word = "".join(rng.choice(list(charset), int(rng.integers(2, 8))))
+        org = (int(rng.integers(0, max(1, w - 100))), int(rng.integers(20, max(21, h - 5))))
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.putText(img, word, org, cv2.FONT_HERSHEY_SIMPLEX, float(rng.uniform(0.5, 1.6)), color, 2, cv2.LINE_AA)
+    return img
 
 
 class Pipeline:
