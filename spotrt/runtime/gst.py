@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import SpotrtError
-from .sources import CSI_FPS, CSI_SIZE, DROP_CORRUPT, DROP_TRUNCATED, Frame, VideoSource
+from .frame import CSI_FPS, CSI_SIZE, DROP_CORRUPT, DROP_TRUNCATED, Frame, VideoSource
 
 DECODERS = ("auto", "nv", "sw")
 NV_DECODER = "nvv4l2decoder"

@@ -37,38 +37,18 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import cv2
-import numpy as np
 
 from ..errors import SpotrtError
 from ..imageops import read_image
+from .frame import (CSI_FPS, CSI_SIZE, DROP_CORRUPT, DROP_LOST, DROP_NEWER, DROP_TRUNCATED,  # noqa: F401 (also here)
+                    Frame, VideoSource)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
-# Frames the CSI pipeline asks the camera for; nvvidconv converts NVMM NV12 to BGR for appsink.
-CSI_SIZE, CSI_FPS = (1280, 720), 30
 # A file read that fails this many times in a row is treated as the end of the readable file.
 FILE_MAX_CONSECUTIVE_FAILURES = 8
 
-DROP_NEWER = "live: newer frame"
-DROP_CORRUPT = "corrupt: the frame could not be decoded"
-DROP_TRUNCATED = "truncated: no readable frame from here to the file's stated frame count"
-DROP_LOST = "live: lost while reconnecting"
 SOURCE_BACKENDS = ("auto", "gst", "opencv")
-
-
-@dataclass
-class Frame:
-    """One frame of one source. `image` is None when the frame could not be read (`dropped` says why)."""
-
-    stream: int            # position of the source on the command line
-    source: str            # its URI as given
-    index: int             # frame number in the source, from 0, without gaps
-    time: float            # seconds: position in the file, or wall-clock capture time for live sources
-    image: np.ndarray | None = None
-    dropped: str | None = None
-    read_s: float = 0.0    # time spent decoding it (the capture stage's work)
-    # time.perf_counter() when the source had it decoded: the start of its capture-to-result latency
-    captured: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -162,29 +142,6 @@ def _why_not_opened(spec: SourceSpec) -> str:
                 "csi": "a CSI camera on a Jetson",
                 "gstreamer": "a pipeline that plays and ends in appsink"}.get(spec.kind, "a readable source")
     return f"OpenCV cannot open it, expected {expected}"
-
-
-class VideoSource:
-    """Base of every source: `frames(stop)` yields Frames until the source ends or `stop` is set."""
-
-    live = False
-    fps: float | None = None
-
-    def __init__(self, uri: str, stream: int = 0) -> None:
-        self.uri, self.stream = str(uri), stream
-        self.reconnects = 0
-
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class FileSource(VideoSource):
