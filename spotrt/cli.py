@@ -467,6 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The extra that brings each optional package: a runtime install (no torch) runs spot, run, read, eval,
+# bench and calibrate; train, export, check and demo need the train extra.
+EXTRA_OF = {"torch": "train", "PIL": "train", "wordfreq": "train", "onnx": "runtime", "onnxruntime": "runtime",
+            "onnxruntime_extensions": "runtime", "cuda": "runtime", "onnx_graphsurgeon": "onnx",
+            "polygraphy": "onnx"}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "eval" and not (args.submission or args.synthetic or args.data or args.crops
@@ -480,6 +487,13 @@ def main(argv=None) -> int:
         return args.func(args)
     except SpotrtError as exc:
         print(f"spotrt: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:  # a command that needs what this install left out
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"spotrt: error: {args.command}: found no {exc.name} installed, expected pip install 'spotrt[{extra}]' "
+              "for it", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("spotrt: interrupted", file=sys.stderr)
