@@ -29,7 +29,7 @@ import numpy as np
 from ..draw import draw_words
 from ..imageops import Letterbox, preprocess
 from ..postprocess import note_capped_scale_once, words_of
-from .sources import Frame, VideoSource
+from .frame import Frame, VideoSource
 from .tracking import Tracker
 
 STAGES = ("capture", "preprocess", "infer", "postprocess", "sink")
