@@ -32,7 +32,7 @@ ALLOWED = {
     "export": {"base", "formats", "plugins", "model", "calibration"},
     "runtime": {"base", "formats", "plugins", "model"},  # model: only model.config (RUNTIME_FROM_MODEL)
     "train": {"base", "formats", "model", "data", "eval"},
-    "api": {"base", "formats", "model", "eval", "export", "runtime", "draw"},
+    "api": {"base", "formats", "model", "eval", "export", "runtime"},
     "demo": {"base", "formats", "api", "data", "runtime"},
     "bench": {"base", "formats", "plugins", "model", "data", "eval", "export", "calibration", "runtime", "api"},
     "cli": set(),  # the top: may import every room (checked: nothing imports it)
