@@ -35,7 +35,8 @@ def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads
     `model`: a weights file (None = the shipped default), an exported .onnx (plugin or portable
     graph) or a TensorRT engine (.engine, with its .engine.json). `backend`: torch (weights files),
     onnxruntime (.onnx; without a model the shipped model's exported graph), tensorrt (.engine) or
-    auto (see resolve_backend: the shipped graph on onnxruntime where torch is not installed). `threads`: ONNX Runtime intra-op threads (None = its default).
+    auto (see resolve_backend: the shipped graph on onnxruntime where torch is not installed).
+    `threads`: ONNX Runtime intra-op threads (None = its default).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
     (below 1 for text taller than the largest anchor, about 70 px; above 1 for tiny text: the torch
     backend grows the frame, a fixed-size graph or engine reads it at the largest scale its input holds

@@ -163,8 +163,9 @@ def make_options(model=None, backend: str = AUTO, precision="fp32", input_size=N
     if images is not None and not Path(images).is_dir():
         raise SpotrtError(f"--images {images}: no such folder, expected a folder of images")
     return BenchOptions(
-        model=None if model is None or graph is not None else str(model), backend=backend, graph=graph, precisions=precisions, input_sizes=sizes,
-        batches=batches, prep_threads=parse_int(prep_threads, "--prep-threads", 1, 64), warmup=parse_int(warmup, "--warmup", 0),
+        model=None if model is None or graph is not None else str(model), backend=backend, graph=graph,
+        precisions=precisions, input_sizes=sizes, batches=batches,
+        prep_threads=parse_int(prep_threads, "--prep-threads", 1, 64), warmup=parse_int(warmup, "--warmup", 0),
         iterations=iters, duration=duration, frames=parse_int(frames, "--frames", 1, 256),
         images=None if images is None else str(images), device=device,
         threads=None if threads is None else parse_int(threads, "--threads", 1, 256), compare=bool(compare))
