@@ -6,8 +6,6 @@ record the weights' sha256); a graph exported wrongly fails the torch comparison
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ from spotrt.formats import shipped
 from spotrt.formats.digest import sha256_file
 from spotrt.formats.onnx_graph import KIND_PLUGIN, KIND_READ, load_graph
 from spotrt.formats.weights import read_metadata
+from spotrt.model.config import SpotterConfig
 
 pytest.importorskip("onnx")
 REGENERATE = "the shipped graphs are stale: run `make shipped-onnx` and commit spotrt/weights/*.onnx"
@@ -30,7 +29,7 @@ def test_graphs_were_exported_from_the_shipped_weights_as_they_are():
     for meta in (plugin, read):
         assert meta["spotrt_weights"] == shipped.WEIGHTS.name
         assert meta["spotrt_weights_sha256"] == sha, REGENERATE
-        assert json.loads(meta["spotrt_config"]) == json.loads(weights["config"]), REGENERATE
+        assert SpotterConfig.from_json(meta["spotrt_config"]) == SpotterConfig.from_json(weights["config"]), REGENERATE
     assert plugin["spotrt_input_size"] == "736x1280" and plugin["spotrt_batch"] == "1"
 
 
