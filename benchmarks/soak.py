@@ -21,7 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from spotrt.postprocess import SpottedWord, box_to_quad
+from spotrt.imageops import preprocess
+from spotrt.model.config import SpotterConfig
+from spotrt.runner import INPUT, Runner, TensorSpec
 from spotrt.runtime.pipeline import Pipeline, format_summary
 from spotrt.runtime.sinks import JsonlSink, VideoSink
 from spotrt.runtime.sources import IterableSource
@@ -35,17 +37,39 @@ def rss_mb() -> float:
     return float("nan")
 
 
-class FakeSpotter:
-    """One word per frame at the bright square's place (so the tracker follows it)."""
+class FakeSpotter(Runner):
+    """A runner of any input size: one word per frame at the bright square's place (so the tracker
+    follows it), through the same prepare -> stack -> run -> words path as the real backends."""
 
     name = "fake"
 
-    def spot(self, image):
-        ys, xs = np.nonzero(image[:, :, 1] > 200)
-        if not len(xs):
-            return []
-        box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
-        return [SpottedWord("soak", 0.9, box_to_quad(box))]
+    def __init__(self) -> None:
+        self.cfg = SpotterConfig()
+        self.input_size = (self.cfg.input_height, self.cfg.input_width)
+        self.load()
+
+    def _load(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def input_specs(self):
+        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
+
+    def prepare(self, image):
+        return preprocess(image, self.cfg.mean, self.cfg.std, self.input_size, multiple=32)
+
+    def _infer(self, feed):
+        green = feed[INPUT][0, 1] * self.cfg.std[1] + self.cfg.mean[1]
+        ys, xs = np.nonzero(green > 200)
+        t = self.cfg.max_word_len
+        tokens = np.zeros((1, 1, t), np.int64)
+        tokens[0, 0, :4] = [self.cfg.charset.index(c) + 1 for c in "soak"]
+        box = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(xs) else [0, 0, 0, 0]
+        return {"boxes": np.array([[box]], np.float32), "scores": np.full((1, 1), 0.9, np.float32),
+                "tokens": tokens, "token_probs": np.ones((1, 1, t), np.float32),
+                "count": np.array([1 if len(xs) else 0])}
 
 
 def clip(frames: int, size) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""From the network's raw outputs to words (NumPy only: every backend shares this)."""
+"""From the network's raw outputs to words (NumPy only: every backend shares this, through spotrt/runner.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .imageops import Letterbox, preprocess
+from .imageops import Letterbox
 
 
 @dataclass
@@ -138,20 +138,3 @@ def note_capped_scale_once(owner, scale: float, lb: Letterbox, input_size: tuple
         owner._scale_note_done = True
         print(f"spotrt: {line}", file=sys.stderr, flush=True)
 
-
-def spot_fixed_graph(image: np.ndarray, cfg, input_size: tuple[int, int], batch: int, run,
-                     scale: float = 1.0, owner=None) -> list[SpottedWord]:
-    """Words in one image through a fixed-size exported graph (ONNX Runtime or TensorRT).
-
-    `run` takes the normalized (batch, 3, H, W) input and returns the graph's outputs by name; the
-    image fills slot 0, the other slots stay zero. `scale` resizes the image first (see preprocess);
-    where the graph's input cannot hold that, `owner` (the spotter) says so once on stderr.
-    """
-    x, lb = preprocess(image, cfg.mean, cfg.std, input_size, multiple=32, fixed=True, scale=scale)
-    if owner is not None:
-        note_capped_scale_once(owner, scale, lb, input_size)
-    inputs = np.zeros((batch, *x.shape), dtype=np.float32)
-    inputs[0] = x
-    out = run(inputs)
-    return words_of(cfg, out["boxes"][0], out["scores"][0], out["tokens"][0], out["token_probs"][0],
-                    int(out["count"][0]), lb)

@@ -11,8 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from spotrt.imageops import preprocess
 from spotrt.model.config import SpotterConfig
-from spotrt.postprocess import SpottedWord, box_to_quad
+from spotrt.postprocess import box_to_quad
+from spotrt.runner import INPUT, Runner, TensorSpec
 
 SIZE = (120, 200)  # height, width of the test videos
 
@@ -42,26 +44,56 @@ def count_video_frames(path) -> int:
     return n
 
 
-class FakeSpotter:
-    """`.spot(image)`: one word, "w<grey level>", in a box at the image's centre."""
+def _tokens(cfg, text: str) -> np.ndarray:
+    tokens = np.zeros(cfg.max_word_len, np.int64)
+    for j, c in enumerate(text):
+        tokens[j] = cfg.charset.index(c) + 1
+    return tokens
+
+
+class FakeSpotter(Runner):
+    """A runner of any input size (like torch): one word, "w<grey level>", in a box at the image's centre."""
 
     name = "fake"
 
     def __init__(self, delay: float = 0.0) -> None:
         self.cfg = SpotterConfig()
+        self.input_size = (self.cfg.input_height, self.cfg.input_width)
         self.delay, self.calls = delay, 0
+        self.load()
 
-    def spot(self, image):
+    def _load(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def input_specs(self):
+        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
+
+    def prepare(self, image):
+        return preprocess(image, self.cfg.mean, self.cfg.std, self.input_size, multiple=32)
+
+    def _infer(self, feed):
         self.calls += 1
         if self.delay:
             time.sleep(self.delay)
-        h, w = image.shape[:2]
-        box = np.array([w * 0.25, h * 0.25, w * 0.75, h * 0.75], np.float32)
-        return [SpottedWord(f"w{int(image[2, 2, 0])}", 0.9, box_to_quad(box))]
+        grey = int(round(float(feed[INPUT][0, 0, 2, 2]) * self.cfg.std[0] + self.cfg.mean[0]))
+        t = self.cfg.max_word_len
+        return {"boxes": np.zeros((1, 1, 4), np.float32), "scores": np.full((1, 1), 0.9, np.float32),
+                "tokens": _tokens(self.cfg, f"w{grey}")[None, None], "token_probs": np.ones((1, 1, t), np.float32),
+                "count": np.ones(1, np.int64)}
+
+    def words(self, out, lb):
+        words = super().words(out, lb)
+        for w in words:  # the box at the centre of the image, in its own pixels
+            w.quad = box_to_quad(np.array([lb.width * 0.25, lb.height * 0.25, lb.width * 0.75, lb.height * 0.75],
+                                          np.float32))
+        return words
 
 
-class FakeBatchedSpotter:
-    """`.run(batch)` on a fixed (N,3,32,64) input like an exported graph: each image reads as the
+class FakeBatchedSpotter(Runner):
+    """A runner with a fixed (N,3,32,64) input like an exported graph: each image reads as the
     digits of its own grey level, so results that land on the wrong frame are caught."""
 
     name = "fake-batched"
@@ -70,18 +102,23 @@ class FakeBatchedSpotter:
         self.cfg = SpotterConfig(input_height=32, input_width=64, score_thresh=0.5)
         self.batch, self.input_size, self.delay = batch, (32, 64), delay
         self.calls, self.sizes = 0, []
+        self.load()
 
-    def run(self, x):
+    def _load(self) -> None:
+        pass
+
+    def _close(self) -> None:
+        pass
+
+    def _infer(self, feed):
+        x = feed[INPUT]
         assert x.shape == (self.batch, 3, 32, 64), x.shape
         self.calls += 1
         if self.delay:
             time.sleep(self.delay)
         n, t = x.shape[0], self.cfg.max_word_len
         grey = np.round(x[:, 0, 1, 1] * self.cfg.std[0] + self.cfg.mean[0]).astype(int)
-        tokens = np.zeros((n, 1, t), np.int64)
-        for i, g in enumerate(grey):
-            for j, c in enumerate(str(g)):
-                tokens[i, 0, j] = self.cfg.charset.index(c) + 1
+        tokens = np.stack([_tokens(self.cfg, str(g)) for g in grey])[:, None]
         return {"boxes": np.tile(np.array([[[4, 4, 20, 12]]], np.float32), (n, 1, 1)),
                 "scores": np.full((n, 1), 0.9, np.float32),
                 "tokens": tokens,

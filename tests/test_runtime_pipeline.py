@@ -141,10 +141,10 @@ def test_stop_mid_run_closes_sinks_with_every_read_frame(tmp_path):
 
 def test_a_failing_backend_raises_after_closing_the_files(tmp_path):
     class Broken(FakeSpotter):
-        def spot(self, image):
+        def _infer(self, feed):
             if self.calls >= 3:
                 raise RuntimeError("boom")
-            return super().spot(image)
+            return super()._infer(feed)
 
     jsonl = tmp_path / "o.jsonl"
     with pytest.raises(RuntimeError, match="boom"):

@@ -1,47 +1,76 @@
-"""The torch backend: a loaded Spotter behind the same interface as the other backends."""
+"""The torch backend: a loaded Spotter as a Runner (spotrt/runner.py). Imports torch lazily.
+
+The network is fully convolutional, so its input is not fixed: one image at a time (batch 1), of
+any height and width (multiples of 32, see `prepare`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ..imageops import READ_HEIGHT, prepare_crop, preprocess
-from ..postprocess import SpottedWord, decode_tokens, text_confidence, words_of
+from ..imageops import READ_HEIGHT, Letterbox, prepare_crop, preprocess
+from ..postprocess import decode_tokens, text_confidence
+from ..runner import INPUT, OUTPUTS, Runner, TensorSpec
 from .config import SpotterConfig
-from .weights import load_weights
 
 
-class TorchSpotter:
+class TorchSpotter(Runner):
     """Reads words in BGR images with the PyTorch model (the reference backend)."""
 
     name = "torch"
-    scale = 1.0  # frames are resized by this before the network (load_spotter's `scale`)
 
     def __init__(self, weights=None, device: str = "cpu", max_size: tuple[int, int] | None = None) -> None:
-        self.model = load_weights(weights, device)
+        self.weights, self.device = weights, device
+        self.model = None
+        self.load()
         self.cfg: SpotterConfig = self.model.cfg
-        self.device = device
         self.max_size = max_size or (self.cfg.input_height, self.cfg.input_width)
+        self.input_size = self.max_size
 
-    def _prep(self, image: np.ndarray):
+    def describe(self) -> str:
+        return f"model {self.weights}" if self.weights is not None else "backend torch"
+
+    def _load(self) -> None:
+        from .weights import load_weights
+
+        self.model = load_weights(self.weights, self.device)
+
+    def _close(self) -> None:
+        self.model = None
+
+    def input_specs(self) -> dict[str, TensorSpec]:
+        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         # The network is fully convolutional: a scale above 1 grows the size cap with it, so small
-        # text is read at that size (a fixed-size exported graph cannot, see spot_fixed_graph).
+        # text is read at that size (a fixed-size exported graph cannot, see Runner.prepare).
         grow = max(1.0, float(self.scale))
         cap = (round(self.max_size[0] * grow), round(self.max_size[1] * grow))
-        x, lb = preprocess(image, self.cfg.mean, self.cfg.std, cap, multiple=32, scale=self.scale)
+        return preprocess(image, self.cfg.mean, self.cfg.std, cap, multiple=32, scale=self.scale)
+
+    def _prep(self, image: np.ndarray):
+        """(the network's input as a torch tensor on the device, letterbox) of one image."""
+        import torch
+
+        x, lb = self.prepare(image)
         return torch.from_numpy(x)[None].to(self.device), lb
 
-    def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        x, lb = self._prep(image)
-        out = self.model(x)
-        return words_of(self.cfg, out.boxes[0].cpu().numpy(), out.scores[0].cpu().numpy(),
-                        out.tokens[0].cpu().numpy(), out.token_probs[0].cpu().numpy(), int(out.count[0]), lb)
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            out = self.model(torch.from_numpy(feed[INPUT]).to(self.device))
+        return {name: getattr(out, name).cpu().numpy() for name in OUTPUTS}
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         """Recognize a whole crop as one word -> (text, mean character probability)."""
+        import torch
+
+        self.require_loaded()
         x, width = prepare_crop(crop, self.cfg.mean, self.cfg.std)
         rois = torch.tensor([[0.0, 0.0, float(width), float(READ_HEIGHT)]])
-        tokens, probs = self.model.recognize(torch.from_numpy(x)[None].to(self.device), rois.to(self.device),
-                                             torch.zeros(1, dtype=torch.long, device=self.device))
+        with torch.no_grad():
+            tokens, probs = self.model.recognize(torch.from_numpy(x)[None].to(self.device), rois.to(self.device),
+                                                 torch.zeros(1, dtype=torch.long, device=self.device))
         text = decode_tokens(tokens[0].cpu().numpy(), self.cfg.charset)
         return text, text_confidence(probs[0].cpu().numpy(), text)

@@ -18,16 +18,14 @@ from ..formats.onnx_graph import KIND_PLUGIN, KIND_PORTABLE, KIND_READ, load_gra
 from ..imageops import READ_HEIGHT, READ_SIZE, prepare_crop
 from ..model.config import SpotterConfig
 from ..plugins.ort_session import cpu_session
-from ..postprocess import SpottedWord, decode_tokens, spot_fixed_graph, text_confidence
+from ..postprocess import decode_tokens, text_confidence
+from ..runner import INPUT, OUTPUTS, Runner
 
-OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
 
-
-class OnnxRuntimeSpotter:
-    """Reads words in BGR images with an exported graph on ONNX Runtime (CPU)."""
+class OnnxRuntimeSpotter(Runner):
+    """Reads words in BGR images with an exported graph on ONNX Runtime (CPU); a Runner (spotrt/runner.py)."""
 
     name = "onnxruntime"
-    scale = 1.0  # frames are resized by this before the graph (load_spotter's `scale`)
 
     def __init__(self, model, threads: int | None = None) -> None:
         self.path = Path(model)
@@ -46,16 +44,28 @@ class OnnxRuntimeSpotter:
             raise SpotrtError(f"model {self.path}: its spotrt metadata is invalid ({exc})") from None
         self.input_size = (h, w)
         self.threads = threads
-        self.session = cpu_session(proto, self.path, threads)
-        self._read_session = None
+        self.session = self._read_session = None
+        self._proto = proto
+        self.load()
 
-    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw outputs for a normalized (N,3,H,W) float32 batch of exactly the graph's size."""
-        out = self.session.run(list(OUTPUTS), {"image": np.ascontiguousarray(batch, dtype=np.float32)})
-        return dict(zip(OUTPUTS, out))
+    def _load(self) -> None:
+        proto, self._proto = self._proto or load_graph(self.path)[0], None
+        session = cpu_session(proto, self.path, self.threads)
+        found = {i.name: (i.type, list(i.shape)) for i in session.get_inputs()}
+        spec = self.input_specs()[INPUT]
+        if found != {INPUT: ("tensor(float)", list(spec.shape))}:
+            raise SpotrtError(f"model {self.path}: found inputs {found}, expected {{'image': ('tensor(float)', "
+                              f"{list(spec.shape)})}} as its spotrt metadata says")
+        missing = [o for o in OUTPUTS if o not in {o.name for o in session.get_outputs()}]
+        if missing:
+            raise SpotrtError(f"model {self.path}: outputs {missing} missing, expected {list(OUTPUTS)}")
+        self.session = session
 
-    def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale, owner=self)
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), feed)))
+
+    def _close(self) -> None:
+        self.session = self._read_session = None
 
     def _reader(self):
         if self._read_session is None:
@@ -76,6 +86,7 @@ class OnnxRuntimeSpotter:
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         """Recognize a whole crop as one word -> (text, mean character probability)."""
+        self.require_loaded()
         session = self._reader()
         x, width = prepare_crop(crop, self.cfg.mean, self.cfg.std)
         rois = np.array([[0.0, 0.0, float(width), float(READ_HEIGHT)]], dtype=np.float32)

@@ -2,9 +2,10 @@
 
 Each stage is a thread joined to the next by a bounded queue, so reading and drawing overlap
 inference while memory stays bounded. Capture runs one thread per source; the preprocess stage
-gathers the frames that are ready (from any source) into one batch for backends with a fixed batch
-(`.run(batch)` on an (N,3,H,W) input, as exported ONNX graphs have), else the backend reads frame by
-frame (`.spot(image)`). Every frame a source yields leaves the pipeline as exactly one result,
+gathers the frames that are ready (from any source) into one batch of the runner's size. The stages
+are the runner's own path from frames to words (spotrt/runner.py: `prepare` -> `stack` -> `run` ->
+`words`, the path `Runner.spot` takes), or the stage adapter a runner gives (`pipeline_adapter`,
+for a remote server). Every frame a source yields leaves the pipeline as exactly one result,
 processed or dropped with a reason, in each source's order. Each processed frame's latency, from
 the moment its source had it decoded (`Frame.captured`) to its result reaching the sinks, is in its
 result and, as p50/p99, in the summary.
@@ -27,8 +28,8 @@ from typing import Callable
 import numpy as np
 
 from ..draw import draw_words
-from ..imageops import Letterbox, preprocess
-from ..postprocess import note_capped_scale_once, words_of
+from ..imageops import Letterbox
+from ..runner import Runner
 from .frame import Frame, VideoSource
 from .tracking import Tracker
 
@@ -43,7 +44,7 @@ class FrameResult:
 
     frame: Frame
     words: list = field(default_factory=list)   # TrackedWord
-    x: np.ndarray | None = None                 # preprocessed input (batched backends)
+    x: np.ndarray | None = None                 # preprocessed input (until it is batched)
     letterbox: Letterbox | None = None
     raw: object = None                          # this frame's raw outputs, or its words (per-frame backends)
     done: bool = False                          # went through postprocessing
@@ -69,62 +70,34 @@ class _Label:
         self.text = f"{tw.stable or tw.text}" + ("" if tw.stable else "?")
 
 
-class _BatchedBackend:
-    """A backend with a fixed-size input: `.run(batch)`, `.input_size`, `.batch`, `.cfg`."""
+class _RunnerStages:
+    """A runner's shared path, split into the pipeline's stages (preprocess, infer, postprocess)."""
 
-    def __init__(self, spotter) -> None:
-        self.spotter = spotter
-        self.batch = int(spotter.batch)
-
-    @property
-    def cfg(self):
-        return self.spotter.cfg  # read each frame: set_min_score() on a running spotter takes effect
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.batch = int(runner.batch)
 
     def prep(self, r: FrameResult) -> None:
-        scale = getattr(self.spotter, "scale", 1.0)
-        r.x, r.letterbox = preprocess(r.frame.image, self.cfg.mean, self.cfg.std, self.spotter.input_size,
-                                      multiple=32, fixed=True, scale=scale)
-        note_capped_scale_once(self.spotter, scale, r.letterbox, self.spotter.input_size)
+        r.x, r.letterbox = self.runner.prepare(r.frame.image)
 
     def infer(self, rs: list[FrameResult]) -> None:
-        x = np.zeros((self.batch, *rs[0].x.shape), dtype=np.float32)
-        for i, r in enumerate(rs):
-            x[i] = r.x
+        x = self.runner.stack([r.x for r in rs])
+        for r in rs:
             r.x = None  # the batch holds it now; keep queued results small
-        out = self.spotter.run(x)
+        out = self.runner.run(x)
         for i, r in enumerate(rs):
             r.raw = {k: v[i] for k, v in out.items()}
 
     def post(self, r: FrameResult) -> list:
-        o = r.raw
-        return words_of(self.cfg, o["boxes"], o["scores"], o["tokens"], o["token_probs"], int(o["count"]),
-                        r.letterbox)
+        return self.runner.words(r.raw, r.letterbox)  # reads runner.cfg now: set_min_score() takes effect
 
 
-class _FrameBackend:
-    """Any backend with `.spot(image)`: one frame per call (it preprocesses inside)."""
-
-    batch = 1
-
-    def __init__(self, spotter) -> None:
-        self.spotter = spotter
-
-    def prep(self, r: FrameResult) -> None:
-        pass
-
-    def infer(self, rs: list[FrameResult]) -> None:
-        for r in rs:
-            r.raw = self.spotter.spot(r.frame.image)
-
-    def post(self, r: FrameResult) -> list:
-        return r.raw
-
-
-def backend_adapter(spotter):
-    """Batched when the backend runs a fixed (N,3,H,W) batch, else frame by frame."""
-    if callable(getattr(spotter, "run", None)) and hasattr(spotter, "input_size") and hasattr(spotter, "batch"):
-        return _BatchedBackend(spotter)
-    return _FrameBackend(spotter)
+def stages_of(runner: Runner):
+    """The runner's own stage adapter where it has one, else its shared path (see the module docstring)."""
+    if not isinstance(runner, Runner):
+        raise TypeError(f"spotter: found {type(runner).__name__}, expected a spotrt.runner.Runner "
+                        "(load one with spotrt.api.load_spotter)")
+    return runner.pipeline_adapter() or _RunnerStages(runner)
 
 
 class StageStats:
@@ -181,7 +154,7 @@ def latency_summary(seconds: list[float]) -> dict:
 
 
 class Pipeline:
-    """Runs sources through a spotter into sinks; see the module docstring.
+    """Runs sources through a runner (spotrt/runner.py) into sinks; see the module docstring.
 
     every: process every Nth frame of each source (the others are results dropped with "every").
     max_frames: stop each source after this many frames. queue_size: results each queue holds.
@@ -194,7 +167,7 @@ class Pipeline:
         if every < 1:
             raise ValueError("every: expected >= 1")
         self.sources, self.sinks, self.every, self.max_frames = sources, sinks, every, max_frames
-        self.backend = backend_adapter(spotter)
+        self.backend = stages_of(spotter)
         self.trackers = {s.stream: tracker() for s in sources}
         for t in self.trackers.values():
             t.max_gap *= every  # a track may miss as many *processed* frames as without --every
@@ -385,7 +358,6 @@ class Pipeline:
         summary["stopped"] = self.stop_reason
         summary["reconnects"] = {s.uri: s.reconnects for s in self.sources if s.reconnects}
         summary["batch"] = self.backend.batch
-        summary["batched"] = isinstance(self.backend, _BatchedBackend)
         return summary
 
 
@@ -399,9 +371,7 @@ def format_summary(s: dict) -> str:
         "stage       ms/frame   frames/s",
     ]
     for st in STAGES:
-        note = "   (inside infer: this backend preprocesses in spot())" if st == "preprocess" and \
-            not s.get("batched", True) else ""
-        lines.append(f"{st:<11} {s['stage_ms'][st]:8.2f}   {s['stage_fps'][st]:8.1f}{note}")
+        lines.append(f"{st:<11} {s['stage_ms'][st]:8.2f}   {s['stage_fps'][st]:8.1f}")
     serial = sum(s["stage_busy_s"].values())
     lines.append(f"overlap: {s['overlap']:.2f}x (stage time {serial:.1f} s in {s['wall_s']:.1f} s of wall time; "
                  "1.00 = stages one after another)")
@@ -420,5 +390,5 @@ def format_status(s: dict) -> str:
             f"{s['fps']:.1f} fps, ms/frame: {ms}, overlap {s['overlap']:.2f}")
 
 
-__all__ = ["Pipeline", "FrameResult", "StageStats", "backend_adapter", "format_summary", "format_status",
+__all__ = ["Pipeline", "FrameResult", "StageStats", "stages_of", "format_summary", "format_status",
            "latency_summary", "DROP_EVERY", "STAGES"]

@@ -1,13 +1,13 @@
 """The TensorRT backend: a spotrt engine on the GPU. Imports tensorrt lazily; never imports torch.
 
-    with TensorRTSpotter("export/model.engine") as spotter:
+    with TensorRTSpotter("export/model.engine") as spotter:    # a Runner (spotrt/runner.py)
         words = spotter.spot(frame)
 
 Loading checks `E.json` (spotrt/formats/engine.py) before touching the engine: it must exist, name this
 TensorRT version and this GPU's compute capability, describe this engine file (sha256) and, when the
 ONNX it was built from is still beside it (or `onnx=` is given), that graph's sha256. The spotrt
 plugins are registered before deserializing. Pinned host and device buffers for every I/O tensor are
-allocated once; `run` copies the input asynchronously, calls `execute_async_v3` on the backend's own
+allocated once per `load`; `infer` copies the input asynchronously, calls `execute_async_v3` on the backend's own
 stream, copies the outputs back and synchronizes once.
 """
 
@@ -21,17 +21,13 @@ from ..errors import SpotrtError
 from ..formats import engine as engine_meta
 from ..formats.digest import sha256_bytes, sha256_file
 from ..model.config import SpotterConfig
-from ..postprocess import SpottedWord, spot_fixed_graph
-
-INPUT = "image"
-OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
+from ..runner import INPUT, OUTPUTS, Runner
 
 
-class TensorRTSpotter:
-    """Reads words in BGR images with a spotrt TensorRT engine (same interface as OnnxRuntimeSpotter)."""
+class TensorRTSpotter(Runner):
+    """Reads words in BGR images with a spotrt TensorRT engine; a Runner (spotrt/runner.py)."""
 
     name = "tensorrt"
-    scale = 1.0  # frames are resized by this before the engine (load_spotter's `scale`)
 
     def __init__(self, engine, onnx=None) -> None:
         from ..plugins.tensorrt_import import import_tensorrt, require_gpu
@@ -43,16 +39,17 @@ class TensorRTSpotter:
         if not self.path.is_file():
             raise SpotrtError(f"engine {self.path}: file not found, expected an engine written by spotrt build")
         self.meta = engine_meta.read_metadata(self.path)
-        trt = import_tensorrt()
-        arch = require_gpu()
+        self._trt = trt = import_tensorrt()
+        self._arch = arch = require_gpu()
         data = self.path.read_bytes()
         source = Path(onnx) if onnx else self.path.with_name(str(self.meta.get("onnx", "")))
         if onnx and not source.is_file():
             raise SpotrtError(f"model {source}: file not found, expected the ONNX graph the engine was built from")
         onnx_sha = sha256_file(source) if self.meta.get("onnx") and source.is_file() else None
+        self._engine_sha = sha256_bytes(data)
         engine_meta.check_compatible(self.path, self.meta, tensorrt_version=str(getattr(trt, "__version__", "unknown")),
                                      compute_capability=engine_meta.compute_capability(arch),
-                                     engine_sha256=sha256_bytes(data), onnx_sha256=onnx_sha)
+                                     engine_sha256=self._engine_sha, onnx_sha256=onnx_sha)
         sm = self.meta["spotrt_metadata"]
         try:
             self.cfg = SpotterConfig.from_json(sm["spotrt_config"])
@@ -61,10 +58,20 @@ class TensorRTSpotter:
         except (KeyError, ValueError, TypeError) as exc:
             raise SpotrtError(f"engine metadata {engine_meta.meta_path(self.path)}: spotrt metadata invalid ({exc})") from None
         self.input_size = (h, w)
+        self.load()
+
+    def describe(self) -> str:
+        return f"engine {self.path}"
+
+    def _load(self) -> None:
+        trt = self._trt
+        data = self.path.read_bytes()
+        if sha256_bytes(data) != self._engine_sha:
+            raise SpotrtError(f"engine {self.path}: changed on disk since it was checked, expected the same file")
         if self.meta["plugins"]:
             from ..plugins.trt_register import register_plugins
 
-            register_plugins(arch)
+            register_plugins(self._arch)
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(data)
@@ -75,7 +82,7 @@ class TensorRTSpotter:
         try:
             self._allocate(trt)
         except BaseException:
-            self.close()
+            self._close()
             raise
 
     def _allocate(self, trt) -> None:
@@ -98,22 +105,16 @@ class TensorRTSpotter:
             self.context.set_tensor_address(name, dev.ptr)
             (self.inputs if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else self.outputs).append(name)
         expected = (self.batch, 3, *self.input_size)
-        if self.inputs != [INPUT] or self.host[INPUT].shape != expected:
-            found = {n: self.host[n].shape for n in self.inputs}
-            raise SpotrtError(f"engine {self.path}: found inputs {found}, expected {{'image': {expected}}}")
+        if self.inputs != [INPUT] or self.host[INPUT].shape != expected or self.host[INPUT].dtype != np.float32:
+            found = {n: (str(self.host[n].dtype), self.host[n].shape) for n in self.inputs}
+            raise SpotrtError(f"engine {self.path}: found inputs {found}, expected {{'image': ('float32', {expected})}}")
         missing = [o for o in OUTPUTS if o not in self.outputs]
         if missing:
             raise SpotrtError(f"engine {self.path}: outputs {missing} missing, expected {list(OUTPUTS)}")
 
-    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw outputs for a normalized (N,3,H,W) float32 batch of exactly the engine's size."""
-        if self.context is None:
-            raise SpotrtError(f"engine {self.path}: the spotter is closed, expected an open TensorRTSpotter")
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         host = self.host[INPUT]
-        batch = np.asarray(batch)
-        if batch.shape != host.shape:
-            raise SpotrtError(f"input image: found shape {batch.shape}, expected {host.shape}")
-        host.array[...] = batch
+        host.array[...] = feed[INPUT]
         self.stream.copy_htod(self.device[INPUT], host)
         if not self.context.execute_async_v3(self.stream.handle):
             raise RuntimeError(f"engine {self.path}: execute_async_v3 failed (see the TensorRT log)")
@@ -122,15 +123,12 @@ class TensorRTSpotter:
         self.stream.synchronize()
         return {name: self.host[name].array.copy() for name in OUTPUTS}
 
-    def spot(self, image: np.ndarray) -> list[SpottedWord]:
-        return spot_fixed_graph(image, self.cfg, self.input_size, self.batch, self.run, self.scale, owner=self)
-
     def read(self, crop: np.ndarray) -> tuple[str, float]:
         raise SpotrtError(f"backend tensorrt: read is not available (engine {self.path.name} holds the spotting graph), "
                           "expected --backend onnxruntime with the exported .onnx for read")
 
-    def close(self) -> None:
-        """Free the buffers, the stream, the context and the engine (idempotent)."""
+    def _close(self) -> None:
+        """Free the buffers, the stream, the context and the engine."""
         errors = []
         for buf in reversed(self._buffers):
             try:
@@ -148,12 +146,6 @@ class TensorRTSpotter:
         self.engine = None
         if errors:
             raise errors[0]
-
-    def __enter__(self) -> "TensorRTSpotter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 __all__ = ["TensorRTSpotter"]
