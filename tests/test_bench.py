@@ -13,7 +13,7 @@ from conftest import small_spotter
 from spotrt.bench import check_fields, format_markdown, make_options, run_bench
 from spotrt.bench.jetson import JETSON, DevicePeak, roofline
 from spotrt.bench.timing import Budget, summarize
-from spotrt.bench.workloads import TORCH_STAGES, CostCounter, TorchPipeline, bench_frames, stage_costs
+from spotrt.bench.workloads import TORCH_STAGES, CostCounter, TorchWorkload, bench_frames, stage_costs
 from spotrt.cli import main
 from spotrt.model.weights import save_weights
 
@@ -110,7 +110,7 @@ def test_onnxruntime_backend_sweeps_precisions(weights):
 
 def test_stages_compute_what_forward_computes():
     model = small_spotter()
-    pipe = TorchPipeline(model, (128, 256))
+    pipe = TorchWorkload(model, (128, 256))
     frames = bench_frames((128, 256), 2, model.cfg.charset)
     for frame in frames:
         x, _ = pipe.prepare_one(frame)
@@ -138,7 +138,7 @@ def test_stages_compute_what_forward_computes():
 
 def test_two_stage_costs_more_backbone_per_crop():
     model = small_spotter()
-    pipe = TorchPipeline(model, (128, 256))
+    pipe = TorchWorkload(model, (128, 256))
     frames = bench_frames((128, 256), 1, model.cfg.charset)
     single = stage_costs(model, lambda lap: pipe.run(frames, lap))
     two = stage_costs(model, lambda lap: pipe.run_two_stage(frames, lap))

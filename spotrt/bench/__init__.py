@@ -7,7 +7,7 @@ side-by-side comparisons; Jetson estimates. The API the CLI calls:
     write_outputs(result, json_path="bench.json", plot_path="bench.png")
 
 Modules: options (settings, checked first), timing (loops, statistics, memory), workloads (frames,
-the staged pipelines, the two-stage way, exported graphs, FLOPs and bytes), compare (the
+the staged workloads, the two-stage way, exported graphs, FLOPs and bytes), compare (the
 comparisons), kernels (plugin kernels on torch CUDA tensors), jetson (published peaks, roofline),
 report (SCHEMA, Markdown, JSON, PNG), run (the sweep). Speed is measured here and reported, never
 asserted by a test.

@@ -17,7 +17,7 @@ import importlib.util
 import numpy as np
 
 from .timing import interleaved, summarize
-from .workloads import GraphPipeline, TorchPipeline, stage_costs
+from .workloads import GraphWorkload, TorchWorkload, stage_costs
 
 
 def skipped(reason: str) -> dict:
@@ -29,7 +29,7 @@ def _ratios(samples: dict, pairs) -> dict:
     return {f"{a}_over_{b}": med[a] / med[b] for a, b in pairs}
 
 
-def single_vs_two_stage(pipe: TorchPipeline, frames, budget) -> dict:
+def single_vs_two_stage(pipe: TorchWorkload, frames, budget) -> dict:
     """Latency per frame of the single pass and of the two-stage way; ratio two_stage / single_pass."""
     counts = {"single_pass": [], "two_stage": []}
 
@@ -59,7 +59,7 @@ def cpu_precisions(model_cpu, graphs, frames, size, budget) -> dict:
 
     fp32 = graphs.spotter("onnxruntime", "fp32", size, 1)
     int8 = graphs.spotter("onnxruntime", "int8", size, 1)
-    pipe = TorchPipeline(model_cpu, size, "cpu")
+    pipe = TorchWorkload(model_cpu, size, "cpu")
     xs = [pipe.prepare_one(f)[0][None] for f in frames]
     ts = [torch.from_numpy(x) for x in xs]
 
@@ -70,7 +70,7 @@ def cpu_precisions(model_cpu, graphs, frames, size, budget) -> dict:
     steps = {"torch_eager": eager, "onnxruntime_fp32": lambda i: fp32.run(xs[i % len(xs)]),
              "onnxruntime_int8": lambda i: int8.run(xs[i % len(xs)])}
     samples = interleaved(steps, budget)
-    a, b = GraphPipeline(fp32), GraphPipeline(int8)
+    a, b = GraphWorkload(fp32), GraphWorkload(int8)
     same = [_texts(a.run([f])[0]) == _texts(b.run([f])[0]) for f in frames]
     return {"status": "measured", "input_size": list(size), "batch": 1, "graph": "portable",
             "threads": fp32.threads or "default", **{k: summarize(v) for k, v in samples.items()},
@@ -92,7 +92,7 @@ def tensorrt_precisions(graphs, frames, size, budget) -> dict:
     if reason:
         return skipped(f"TensorRT not measured: {reason}")
     engines = {p: graphs.spotter("tensorrt", p, size, 1) for p in ("fp32", "fp16", "int8")}
-    pipe = GraphPipeline(engines["fp32"])
+    pipe = GraphWorkload(engines["fp32"])
     xs = [pipe.prepare_one(f)[0][None] for f in frames]
     samples = interleaved({f"tensorrt_{p}": (lambda i, e=e: e.run(xs[i % len(xs)])) for p, e in engines.items()},
                           budget)
@@ -111,7 +111,7 @@ def gpu_kernels(model, frames, size, budget) -> dict:
         return skipped(f"no CUDA device ({reason}): plugin kernels vs PyTorch not measured")
     from .kernels import KernelRunner
 
-    pipe = TorchPipeline(model, size, "cuda")
+    pipe = TorchWorkload(model, size, "cuda")
     kr = KernelRunner(pipe)
     try:
         return _gpu_kernels(kr, pipe, frames, size, budget)

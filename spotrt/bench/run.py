@@ -127,7 +127,7 @@ def run_graph_bench(opts: BenchOptions, log=None) -> dict:
     from ..runtime.onnxruntime_backend import OnnxRuntimeSpotter
     from . import compare
     from .jetson import estimates
-    from .workloads import GraphPipeline, bench_frames
+    from .workloads import GraphWorkload, bench_frames
 
     log = log or (lambda line: None)
     graph = Path(opts.graph)
@@ -145,7 +145,7 @@ def run_graph_bench(opts: BenchOptions, log=None) -> dict:
                 data = calibration_batches(((str(i), f) for i, f in enumerate(frames)), c.mean, c.std, size, batch)
                 spotter = OnnxRuntimeSpotter(calibrate(graph, Path(tmp) / "model.int8.onnx", batches=data,
                                                        threads=opts.threads).out, threads=opts.threads)
-            result["runs"].append(measure_point(GraphPipeline(spotter), None, frames, batch, opts, "onnxruntime",
+            result["runs"].append(measure_point(GraphWorkload(spotter), None, frames, batch, opts, "onnxruntime",
                                                 precision))
     if opts.compare:
         reason = "needs the torch model: bench --model WEIGHTS.safetensors where torch is installed"
@@ -164,7 +164,7 @@ def run_bench(opts: BenchOptions, log=None) -> dict:
     from ..model.weights import DEFAULT_WEIGHTS, load_weights
     from . import compare
     from .jetson import estimates
-    from .workloads import GraphPipeline, Graphs, TorchPipeline, bench_frames
+    from .workloads import GraphWorkload, Graphs, TorchWorkload, bench_frames
 
     log = log or (lambda line: None)
     if opts.threads:
@@ -192,20 +192,20 @@ def run_bench(opts: BenchOptions, log=None) -> dict:
         graphs = Graphs(model, frames_at, tmp, opts.threads)
         for size in opts.input_sizes:
             frames = frames_at(size)
-            torch_pipe = TorchPipeline(dev_model if opts.backend == "torch" else model, size,
+            torch_pipe = TorchWorkload(dev_model if opts.backend == "torch" else model, size,
                                        opts.device if opts.backend == "torch" else "cpu")
             for batch in opts.batches:
                 for precision in opts.precisions:
                     log(f"bench: {opts.backend} {precision} {size[0]}x{size[1]} batch {batch}")
                     pipe = torch_pipe if opts.backend == "torch" else \
-                        GraphPipeline(graphs.spotter(opts.backend, precision, size, batch))
+                        GraphWorkload(graphs.spotter(opts.backend, precision, size, batch))
                     result["runs"].append(measure_point(pipe, torch_pipe, frames, batch, opts, opts.backend, precision))
         if opts.compare:
             size = opts.input_sizes[0]
             frames = frames_at(size)
             log(f"compare: single pass vs two-stage ({size[0]}x{size[1]}, torch {opts.device})")
             c = result["comparisons"]
-            c["single_vs_two_stage"] = compare.single_vs_two_stage(TorchPipeline(dev_model, size, opts.device),
+            c["single_vs_two_stage"] = compare.single_vs_two_stage(TorchWorkload(dev_model, size, opts.device),
                                                                     frames, budget)
             log("compare: PyTorch eager vs ONNX Runtime FP32 vs INT8 (CPU)")
             c["cpu_precisions"] = compare.cpu_precisions(model, graphs, frames, size, budget)

@@ -1,10 +1,11 @@
 """What `spotrt bench` runs: frames, the spotter split into timed stages, the two-stage alternative,
 exported graphs, the pipelined loop, and the FLOPs and bytes of each stage.
 
-Every pipeline turns BGR frames into words the way the backends do (`imageops.preprocess` at a
-fixed input size, `postprocess.words_of`) and exposes the same steps: `prepare_one`
+Every workload turns BGR frames into words the way the backends do (`imageops.preprocess` at a
+fixed input size, `postprocess.words_of`; an exported graph through its runner's own path,
+spotrt/runner.py) and exposes the same steps: `prepare_one`
 (NumPy, one frame), `to_input` (a batch for the backend), `network` (raw outputs as NumPy, calling
-`lap(stage)` at each stage boundary) and `postprocess`. The torch pipeline is written against the
+`lap(stage)` at each stage boundary) and `postprocess`. The torch workload is written against the
 Spotter's own methods (features, tpn, anchors, propose, regions, detector, decoder.greedy), so it
 runs the same computation as `Spotter.forward` (tests/test_bench.py checks the outputs are equal).
 """
@@ -66,7 +67,7 @@ def _drawn_scene(size, charset: str, rng) -> np.ndarray:
     return img
 
 
-class Pipeline:
+class StagedWorkload:
     """Frames -> words in timed stages; subclasses provide `to_input` and `network`."""
 
     stages: tuple[str, ...] = ()
@@ -109,7 +110,7 @@ def _lap_on_entry(module, lap, name: str):
             handle.remove()
 
 
-class TorchPipeline(Pipeline):
+class TorchWorkload(StagedWorkload):
     """The PyTorch spotter in the stages of TORCH_STAGES (RoI pooling ends where the region encoder starts)."""
 
     stages = TORCH_STAGES
@@ -210,8 +211,9 @@ class TorchPipeline(Pipeline):
         return words
 
 
-class GraphPipeline(Pipeline):
-    """An exported graph (ONNX Runtime, TensorRT): its network is one stage; batches padded to its size."""
+class GraphWorkload(StagedWorkload):
+    """An exported graph's runner (ONNX Runtime, TensorRT): its network is one stage; its own path
+    (prepare -> stack -> run -> words, spotrt/runner.py) in the stages."""
 
     stages = GRAPH_STAGES
 
@@ -220,15 +222,19 @@ class GraphPipeline(Pipeline):
         self.spotter, self.batch = spotter, spotter.batch
         self.device = "cuda" if spotter.name == "tensorrt" else "cpu"
 
+    def prepare_one(self, image: np.ndarray):
+        return self.spotter.prepare(image)
+
     def to_input(self, xs):
-        inp = np.zeros((self.batch, *xs[0].shape), np.float32)
-        inp[: len(xs)] = np.stack(xs)
-        return inp
+        return self.spotter.stack(list(xs))
 
     def network(self, x, lap=no_lap) -> dict:
         out = self.spotter.run(x)
         lap("network")
         return out
+
+    def postprocess(self, raw: dict, letterboxes) -> list[list[SpottedWord]]:
+        return [self.spotter.words({k: v[i] for k, v in raw.items()}, lb) for i, lb in enumerate(letterboxes)]
 
 
 class Graphs:
@@ -287,7 +293,7 @@ class Graphs:
         return TensorRTSpotter(self.engine(size, batch, precision))
 
 
-def pipelined(pipe: Pipeline, frames, batch: int, prep_threads: int, budget) -> dict:
+def pipelined(pipe: StagedWorkload, frames, batch: int, prep_threads: int, budget) -> dict:
     """Frames/s with the stages overlapped: `prep_threads` threads preprocess (each its own source of
     frames), the caller's thread runs the network on batches gathered from any of them, and one
     thread postprocesses, so frame i+1 is prepared while frame i is in the network. `latency`: each
