@@ -95,115 +95,88 @@ def quantize_weight(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
+def _base(name: str) -> str:
+    return name.strip("/").replace("/", "_").replace(":", "_")
+
+
 def insert_qdq(model, amax: dict[str, float], nodes: list[QuantNode] | None = None):
     """A copy of `model` with Q/DQ pairs for `nodes` (default: select_nodes) using the ranges `amax`.
 
-    Raises KeyError naming a tensor without a range.
+    Graph surgery with onnx-graphsurgeon: each quantized tensor gets one QuantizeLinear ->
+    DequantizeLinear pair that all its readers share; the model's IR version, opsets, producer and
+    metadata are kept. Raises KeyError naming a tensor without a range.
     """
     import onnx
-    from onnx import helper, numpy_helper
+    import onnx_graphsurgeon as gs
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
-    g = model.graph
-    nodes = select_nodes(g) if nodes is None else nodes
-    by_name = {n.name: n for n in g.node}
-    inits = {t.name: t for t in g.initializer}
-    graph_outputs = {o.name for o in g.output}
-    new_inits = []
-    before: dict[str, list] = {}  # node name -> nodes to insert before it
-    dq_of: dict[str, str] = {}   # activation tensor -> its dequantized name
+    nodes = select_nodes(model.graph) if nodes is None else nodes
+    if not any(o.domain in ("", "ai.onnx") and o.version >= 13 for o in model.opset_import):
+        raise ValueError("graph opset: found < 13, expected >= 13 (per-channel QuantizeLinear/DequantizeLinear)")
+    graph = gs.import_onnx(model)
+    by_name = {n.name: n for n in graph.nodes}
+    graph_outputs = {t.name for t in graph.outputs}
+    dequantized: dict[str, gs.Variable] = {}
 
-    def scalar(name, value, dtype):
-        new_inits.append(numpy_helper.from_array(np.array(value, dtype=dtype), name))
-        return name
+    def const(name: str, value: np.ndarray) -> gs.Constant:
+        return gs.Constant(name, np.asarray(value))
 
-    def act_qdq(tensor: str, anchor: str) -> str:
-        if tensor in dq_of:
-            return dq_of[tensor]
-        if tensor not in amax:
-            raise KeyError(f"no calibrated range for tensor {tensor}")
-        base = tensor.strip("/").replace("/", "_").replace(":", "_")
-        s = scalar(f"{base}_qscale", activation_scale(amax[tensor]), np.float32)
-        z = scalar(f"{base}_qzero", 0, np.int8)
-        q, dq = f"{base}_quantized", f"{base}_dequantized"
-        before.setdefault(anchor, []).extend([
-            helper.make_node("QuantizeLinear", [tensor, s, z], [q], name=f"{base}_QuantizeLinear"),
-            helper.make_node("DequantizeLinear", [q, s, z], [dq], name=f"{base}_DequantizeLinear"),
-        ])
-        dq_of[tensor] = dq
-        return dq
+    def dequantize(name: str, q: np.ndarray, scale: np.ndarray, axis: int) -> gs.Variable:
+        """A DequantizeLinear of constant int8 weights ({name}_int8, _wscale, _wzero) or int32 biases
+        ({name}_int32, _bscale, _bzero), per channel along `axis` -> its output {name}_dequantized."""
+        kind, s_, z_ = ("int8", "wscale", "wzero") if q.dtype == np.int8 else ("int32", "bscale", "bzero")
+        inputs = [const(f"{name}_{kind}", q), const(f"{name}_{s_}", scale),
+                  const(f"{name}_{z_}", np.zeros(scale.shape, q.dtype))]
+        out = gs.Variable(f"{name}_dequantized")
+        graph.nodes.append(gs.Node("DequantizeLinear", f"{name}_DequantizeLinear", {"axis": axis}, inputs, [out]))
+        return out
 
-    weight_dq: dict[str, tuple[str, np.ndarray]] = {}
+    def qdq(tensor: gs.Variable) -> gs.Variable:
+        """The dequantized copy of an activation tensor (one Q/DQ pair per tensor)."""
+        if tensor.name not in dequantized:
+            if tensor.name not in amax:
+                raise KeyError(f"no calibrated range for tensor {tensor.name}")
+            base = _base(tensor.name)
+            scale = const(f"{base}_qscale", np.array(activation_scale(amax[tensor.name]), np.float32))
+            zero = const(f"{base}_qzero", np.array(0, np.int8))
+            q, dq = gs.Variable(f"{base}_quantized"), gs.Variable(f"{base}_dequantized")
+            graph.nodes.append(gs.Node("QuantizeLinear", f"{base}_QuantizeLinear", inputs=[tensor, scale, zero],
+                                       outputs=[q]))
+            graph.nodes.append(gs.Node("DequantizeLinear", f"{base}_DequantizeLinear", inputs=[q, scale, zero],
+                                       outputs=[dq]))
+            dequantized[tensor.name] = dq
+        return dequantized[tensor.name]
+
+    weights: dict[str, tuple[gs.Variable, np.ndarray]] = {}
     for qn in nodes:
         node = by_name[qn.name]
-        node.input[0] = act_qdq(qn.activation, qn.name)
-        if qn.weight not in weight_dq:
-            w = numpy_helper.to_array(inits[qn.weight])
-            q, scale = quantize_weight(w, qn.axis)
-            base = qn.weight.replace("/", "_").replace(":", "_").replace(".", "_")
-            new_inits.append(numpy_helper.from_array(q, f"{base}_int8"))
-            new_inits.append(numpy_helper.from_array(scale, f"{base}_wscale"))
-            new_inits.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{base}_wzero"))
-            before.setdefault(qn.name, []).append(helper.make_node(
-                "DequantizeLinear", [f"{base}_int8", f"{base}_wscale", f"{base}_wzero"], [f"{base}_dequantized"],
-                name=f"{base}_DequantizeLinear", axis=qn.axis))
-            weight_dq[qn.weight] = (f"{base}_dequantized", scale)
-        node.input[1], w_scale = weight_dq[qn.weight]
-        if qn.op_type == "Conv" and len(node.input) > 2 and node.input[2] in inits:
-            b = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64)
+        node.inputs[0] = qdq(node.inputs[0])
+        if qn.weight not in weights:
+            q, scale = quantize_weight(node.inputs[1].values, qn.axis)
+            name = qn.weight.replace("/", "_").replace(":", "_").replace(".", "_")
+            weights[qn.weight] = (dequantize(name, q, scale, qn.axis), scale)
+        node.inputs[1], w_scale = weights[qn.weight]
+        if qn.op_type == "Conv" and len(node.inputs) > 2 and isinstance(node.inputs[2], gs.Constant):
+            bias = node.inputs[2]
             b_scale = (activation_scale(amax[qn.activation]) * w_scale.astype(np.float64)).astype(np.float32)
-            b_q = np.clip(np.round(b / b_scale), -(2**31) + 1, 2**31 - 1).astype(np.int32)
-            base = f"{node.input[2].replace('/', '_').replace(':', '_').replace('.', '_')}_{qn.name.strip('/').replace('/', '_')}"
-            new_inits += [numpy_helper.from_array(b_q, f"{base}_int32"), numpy_helper.from_array(b_scale, f"{base}_bscale"),
-                          numpy_helper.from_array(np.zeros_like(b_q), f"{base}_bzero")]
-            before.setdefault(qn.name, []).append(helper.make_node(
-                "DequantizeLinear", [f"{base}_int32", f"{base}_bscale", f"{base}_bzero"], [f"{base}_dequantized"],
-                name=f"{base}_DequantizeLinear", axis=0))
-            node.input[2] = f"{base}_dequantized"
-
-    after: dict[str, list] = {}
-    renamed: dict[str, str] = {}
+            b_q = np.clip(np.round(bias.values.astype(np.float64) / b_scale), -(2**31) + 1, 2**31 - 1).astype(np.int32)
+            name = f"{bias.name.replace('/', '_').replace(':', '_').replace('.', '_')}_{_base(qn.name)}"
+            node.inputs[2] = dequantize(name, b_q, b_scale, 0)
     for qn in nodes:
         if not qn.output or qn.output in graph_outputs:
             continue
-        if qn.output not in amax:
-            raise KeyError(f"no calibrated range for tensor {qn.output}")
-        base = qn.output.strip("/").replace("/", "_").replace(":", "_")
-        s = scalar(f"{base}_qscale", activation_scale(amax[qn.output]), np.float32)
-        z = scalar(f"{base}_qzero", 0, np.int8)
-        after[qn.name] = [
-            helper.make_node("QuantizeLinear", [qn.output, s, z], [f"{base}_quantized"], name=f"{base}_QuantizeLinear"),
-            helper.make_node("DequantizeLinear", [f"{base}_quantized", s, z], [f"{base}_dequantized"],
-                             name=f"{base}_DequantizeLinear"),
-        ]
-        renamed[qn.output] = f"{base}_dequantized"
-
-    out_nodes = []
-    for n in g.node:
-        out_nodes.extend(before.get(n.name, []))
-        out_nodes.append(n)
-        out_nodes.extend(after.get(n.name, []))
-    own_q = {f"{o.strip('/').replace('/', '_').replace(':', '_')}_QuantizeLinear" for o in renamed}
-    for n in out_nodes:
-        if n.name in own_q:
-            continue
-        for i, name in enumerate(n.input):
-            if name in renamed:
-                n.input[i] = renamed[name]
-    _replace_nodes(g, out_nodes, new_inits)
-    if not any(o.domain in ("", "ai.onnx") and o.version >= 13 for o in model.opset_import):
-        raise ValueError("graph opset: found < 13, expected >= 13 (per-channel QuantizeLinear/DequantizeLinear)")
-    return model
-
-
-def _replace_nodes(g, nodes, new_inits) -> None:
-    """Set the graph's nodes, drop the initializers no node reads any more, and add `new_inits`."""
-    del g.node[:]
-    g.node.extend(nodes)
-    used = {i for n in g.node for i in n.input}
-    keep = [t for t in g.initializer if t.name in used]
-    del g.initializer[:]
-    g.initializer.extend(keep + new_inits)
+        out = by_name[qn.name].outputs[0]
+        dq = qdq(out)
+        quantizer = dq.inputs[0].inputs[0].inputs[0]  # DQ <- q tensor <- Q node
+        for reader in [n for n in out.outputs if n is not quantizer]:
+            for i, t in enumerate(reader.inputs):
+                if t is out:
+                    reader.inputs[i] = dq
+    graph.toposort()
+    result = onnx.ModelProto()
+    result.CopyFrom(model)  # IR version, opsets, producer and metadata as they were
+    result.graph.CopyFrom(gs.export_onnx(graph, do_type_check=False).graph)
+    return result
 
 
 def fold_int32_dequantize(model):
@@ -211,20 +184,21 @@ def fold_int32_dequantize(model):
 
     TensorRT dequantizes int8/fp8/int4 only; the bias of a quantized Conv stays float there.
     """
-    from onnx import TensorProto, numpy_helper
+    import onnx_graphsurgeon as gs
 
-    g = model.graph
-    inits = {t.name: t for t in g.initializer}
-    keep_nodes, folded = [], []
-    for n in g.node:
-        if (n.op_type == "DequantizeLinear" and n.input[0] in inits
-                and inits[n.input[0]].data_type == TensorProto.INT32):
-            x = numpy_helper.to_array(inits[n.input[0]]).astype(np.float64)
-            s = numpy_helper.to_array(inits[n.input[1]]).astype(np.float64)
-            z = numpy_helper.to_array(inits[n.input[2]]).astype(np.float64) if len(n.input) > 2 and n.input[2] else 0.0
-            folded.append(numpy_helper.from_array(((x - z) * s).astype(np.float32), n.output[0]))
-        else:
-            keep_nodes.append(n)
+    graph = gs.import_onnx(model)
+    folded = 0
+    for node in [n for n in graph.nodes if n.op == "DequantizeLinear"]:
+        x = node.inputs[0]
+        if isinstance(x, gs.Constant) and x.values.dtype == np.int32:
+            s = node.inputs[1].values.astype(np.float64)
+            zero = node.inputs[2] if len(node.inputs) > 2 else None
+            z = zero.values.astype(np.float64) if isinstance(zero, gs.Constant) else 0.0
+            out = node.outputs[0]
+            node.outputs.clear()  # the tensor leaves its producer and becomes a constant of the same name
+            out.to_constant(((x.values.astype(np.float64) - z) * s).astype(np.float32))
+            graph.nodes.remove(node)
+            folded += 1
     if folded:
-        _replace_nodes(g, keep_nodes, folded)
-    return len(folded)
+        model.graph.CopyFrom(gs.export_onnx(graph, do_type_check=False).graph)
+    return folded
