@@ -1,8 +1,12 @@
 """`spotrt check`: torch, the plugin graph and the portable graph on the same inputs, compared.
 
-Per output: the largest absolute difference against torch (valid slots of both), the share of
+Run the way `polygraphy run` runs: Polygraphy's Comparator feeds the same inputs to every runner
+(Polygraphy's OnnxrtRunner for each graph's ONNX Runtime session, and a small Polygraphy runner
+around Spotter.forward on the CPU: its PytRunner moves inputs to CUDA) and collects their outputs.
+The comparison is spotrt's own, slot by slot, since only the valid proposal slots mean anything:
+per output, the largest absolute difference against torch (valid slots of both), the share of
 images with the same valid count, box agreement (valid boxes within 1 px) and transcription
-agreement (same token sequence) in %. Plain NumPy: the comparison is slot by slot.
+agreement (same token sequence) in %.
 """
 
 from __future__ import annotations
@@ -28,8 +32,39 @@ def _inputs(cfg, size, images=None, synthetic: int = 0, seed: int = 1):
     return batch
 
 
-def compare(weights=None, images=None, synthetic: int = 0, input_size=None, seed: int = 1, threads=None) -> dict:
+REFERENCE = "torch"
+
+
+def _torch_runner(model, size):
+    """A Polygraphy runner for Spotter.forward on the CPU, one (1,3,H,W) float32 image per call."""
+    import time
+    from collections import OrderedDict
+
     import torch
+    from polygraphy.backend.base import BaseRunner
+    from polygraphy.common import TensorMetadata
+
+    class TorchReference(BaseRunner):
+        def __init__(self) -> None:
+            super().__init__(name=REFERENCE)
+
+        def get_input_metadata_impl(self):
+            return TensorMetadata().add("image", np.float32, (1, 3, *size))
+
+        def infer_impl(self, feed_dict):
+            start = time.perf_counter()
+            with torch.no_grad():
+                out = model(torch.from_numpy(feed_dict["image"]))
+            self.inference_time = time.perf_counter() - start
+            return OrderedDict((name, getattr(out, name).numpy()) for name in OUTPUTS)
+
+    return TorchReference()
+
+
+def compare(weights=None, images=None, synthetic: int = 0, input_size=None, seed: int = 1, threads=None) -> dict:
+    from polygraphy.backend.onnxrt import OnnxrtRunner
+    from polygraphy.comparator import Comparator
+    from polygraphy.logger import G_LOGGER
 
     from ..formats.onnx_graph import load_graph
     from ..model.spotter import Spotter
@@ -53,30 +88,36 @@ def compare(weights=None, images=None, synthetic: int = 0, input_size=None, seed
     with tempfile.TemporaryDirectory() as tmp:
         paths = export_model(model, Path(tmp) / "model.onnx", input_size=size, batch=1,
                              kinds=(KIND_PLUGIN, KIND_PORTABLE))
-        sessions = {k: cpu_session(load_graph(paths[k])[0], paths[k], threads) for k in paths}
-        stats = {k: {"boxes": 0.0, "scores": 0.0, "token_probs": 0.0, "count_equal": 0, "boxes_1px": [0, 0],
-                     "text_equal": [0, 0]} for k in sessions}
-        for x in xs:
-            ref = model(torch.from_numpy(x)[None])
-            r = {"boxes": ref.boxes.numpy()[0], "scores": ref.scores.numpy()[0], "tokens": ref.tokens.numpy()[0],
-                 "token_probs": ref.token_probs.numpy()[0], "count": int(ref.count[0])}
-            for k, session in sessions.items():
-                o = {name: v[0] for name, v in zip(OUTPUTS, session.run(list(OUTPUTS), {"image": x[None]}))}
-                s = stats[k]
-                n = min(r["count"], int(o["count"]))
-                s["count_equal"] += int(o["count"]) == r["count"]
-                for name in ("boxes", "scores", "token_probs"):
-                    if n:
-                        s[name] = max(s[name], float(np.abs(o[name][:n] - r[name][:n]).max()))
-                s["boxes_1px"][0] += int((np.abs(o["boxes"][:n] - r["boxes"][:n]).max(axis=1) <= 1.0).sum())
-                s["text_equal"][0] += int((o["tokens"][:n] == r["tokens"][:n]).all(axis=1).sum())
-                total = max(r["count"], int(o["count"]))
-                s["boxes_1px"][1] += total
-                s["text_equal"][1] += total
-    out = {"inputs": len(xs)}
-    for k, s in stats.items():
+        runners = [_torch_runner(model, size)]
+        runners += [OnnxrtRunner(cpu_session(load_graph(paths[k])[0], paths[k], threads), name=k) for k in paths]
+        with G_LOGGER.verbosity(G_LOGGER.WARNING):  # spotrt check prints its own table
+            results = Comparator.run(runners, data_loader=[{"image": x[None]} for x in xs])
+    return summarize(results)
+
+
+def summarize(results) -> dict:
+    """spotrt's slot-by-slot comparison of Polygraphy RunResults against the `torch` runner's."""
+    by_runner = dict(results.items())
+    ref_iters = by_runner.pop(REFERENCE)
+    out = {"inputs": len(ref_iters)}
+    for k, iters in by_runner.items():
+        s = {"boxes": 0.0, "scores": 0.0, "token_probs": 0.0, "count_equal": 0, "boxes_1px": [0, 0],
+             "text_equal": [0, 0]}
+        for ref_it, it in zip(ref_iters, iters):
+            r = {name: ref_it[name][0] for name in OUTPUTS}
+            o = {name: it[name][0] for name in OUTPUTS}
+            rc, oc = int(r["count"]), int(o["count"])
+            n = min(rc, oc)
+            s["count_equal"] += oc == rc
+            for name in ("boxes", "scores", "token_probs"):
+                if n:
+                    s[name] = max(s[name], float(np.abs(o[name][:n] - r[name][:n]).max()))
+            s["boxes_1px"][0] += int((np.abs(o["boxes"][:n] - r["boxes"][:n]).max(axis=1) <= 1.0).sum())
+            s["text_equal"][0] += int((o["tokens"][:n] == r["tokens"][:n]).all(axis=1).sum())
+            s["boxes_1px"][1] += max(rc, oc)
+            s["text_equal"][1] += max(rc, oc)
         out[k] = {"max_abs_diff": {n: s[n] for n in ("boxes", "scores", "token_probs")},
-                  "count_equal_pct": 100.0 * s["count_equal"] / len(xs),
+                  "count_equal_pct": 100.0 * s["count_equal"] / max(1, len(iters)),
                   "boxes_within_1px_pct": 100.0 * s["boxes_1px"][0] / max(1, s["boxes_1px"][1]),
                   "transcriptions_equal_pct": 100.0 * s["text_equal"][0] / max(1, s["text_equal"][1]),
                   "regions": s["text_equal"][1]}
