@@ -3,7 +3,7 @@
 Every `import` and `from ... import` under spotrt/ counts, at module level or inside a function
 (a lazy import still runs when its command does). A module's room is its subpackage (spotrt/runtime/
 -> runtime) or, for a module at the top, the module itself; errors, fileio, options, imageops,
-postprocess and draw are the ground every room stands on ("base"). Rules:
+postprocess, runner (the backends' interface) and draw are the ground every room stands on ("base"). Rules:
 
 - a room imports only the rooms ALLOWED lists (the runtime takes from model/ only its torch-free
   config);
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spotrt"
-BASE = {"errors", "fileio", "options", "imageops", "postprocess", "draw", "__init__"}
+BASE = {"errors", "fileio", "options", "imageops", "postprocess", "draw", "runner", "__init__"}
 ALLOWED = {
     "base": {"base"},
     "formats": {"base"},
