@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpotrtError
-from ..imageops import preprocess, read_image
+from ..imageops import IMAGE_EXTS, preprocess, read_image
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MIN_SIDE = 8  # a frame smaller than this carries no text to calibrate on
 
 

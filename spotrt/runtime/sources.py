@@ -39,11 +39,10 @@ from typing import Callable, Iterable, Iterator
 import cv2
 
 from ..errors import SpotrtError
-from ..imageops import read_image
+from ..imageops import IMAGE_EXTS, read_image
 from .frame import (CSI_FPS, CSI_SIZE, DROP_CORRUPT, DROP_LOST, DROP_NEWER, DROP_TRUNCATED,  # noqa: F401 (also here)
                     Frame, VideoSource)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https")
 # A file read that fails this many times in a row is treated as the end of the readable file.
 FILE_MAX_CONSECUTIVE_FAILURES = 8
