@@ -182,7 +182,7 @@ def open_spotrt_torch(opts: Options) -> Peer:
     from spotrt.api import load_spotter
 
     torch.set_num_threads(opts.threads)
-    return _spotrt_peer("spotrt-torch", load_spotter(opts.model), opts, {"torch": torch.__version__})
+    return _spotrt_peer("spotrt-torch", load_spotter(opts.model, backend="torch"), opts, {"torch": torch.__version__})
 
 
 def _open_spotrt_ort(opts: Options, precision: str) -> Peer:
