@@ -620,7 +620,7 @@ def run(a) -> int:
     write_bytes_atomic(out / "peers.md", ("\n".join(md) + "\n").encode(), "peers table")
     import cv2
 
-    ok, png = cv2.imencode(".png", render_plot(result))
+    ok, png = cv2.imencode(".png", render_plot(result), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise RuntimeError("cv2.imencode('.png') failed")
     write_bytes_atomic(out / "peers.png", png.tobytes(), "peers plot")
