@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -178,7 +177,8 @@ def open_spotrt_torch(opts: Options) -> Peer:
     try:
         import torch
     except ImportError:
-        raise PeerUnavailable("torch is not installed; pip install 'spotrt[train]' (torch==2.13.0, the CPU build)") from None
+        raise PeerUnavailable(
+            "torch is not installed; pip install 'spotrt[train]' (torch==2.13.0, the CPU build)") from None
     from spotrt.api import load_spotter
 
     torch.set_num_threads(opts.threads)
@@ -370,10 +370,10 @@ def _word_json(w: Word) -> list:
     return [[round(float(v), 2) for v in np.asarray(w.quad).reshape(-1)], w.text, round(float(w.score), 4)]
 
 
-def _check_settings(folder: Path, peer: Peer) -> None:
-    """A reader's kept answers are reused only for the same settings and versions."""
+def _check_settings(folder: Path, peer: Peer, data: Path) -> None:
+    """A reader's kept answers are reused only for the same images, settings and versions."""
     stamp = folder / "peer.json"
-    want = {"settings": peer.settings, "versions": peer.versions}
+    want = {"data": str(data.resolve()), "settings": peer.settings, "versions": peer.versions}
     if stamp.is_file():
         have = json.loads(stamp.read_text())
         if have != json.loads(json.dumps(want)):
@@ -383,7 +383,7 @@ def _check_settings(folder: Path, peer: Peer) -> None:
         write_bytes_atomic(stamp, json.dumps(want, indent=1).encode(), "peer settings")
 
 
-def measure_images(peers: dict[str, Peer], images: list[Path], out: Path, progress: bool = True) -> None:
+def measure_images(peers: dict[str, Peer], images: list[Path], out: Path, data: Path, progress: bool = True) -> None:
     """Each reader on each image, interleaved (order rotating by image); answers kept per image."""
     from tqdm import tqdm
 
@@ -391,7 +391,7 @@ def measure_images(peers: dict[str, Peer], images: list[Path], out: Path, progre
 
     folders = {n: out / "raw" / n for n in peers}
     for name, peer in peers.items():
-        _check_settings(folders[name], peer)
+        _check_settings(folders[name], peer, data)
     todo = [p for p in images if any(not (folders[n] / f"{p.stem}.json").is_file() for n in peers)]
     if not todo:
         return
@@ -429,12 +429,10 @@ def gt_crop_folder(images: list[Path], gt: dict, out: Path) -> Path:
             image = read_image(path) if image is None else image
             k += 1
             name = f"word_{k}.png"
-            target = folder / name
-            if not target.is_file():
-                ok, png = cv2.imencode(".png", cut_quad(image, w.quad))
-                if not ok:
-                    raise SpotrtError(f"crop {name}: could not be encoded as PNG")
-                write_bytes_atomic(target, png.tobytes(), "crop")
+            ok, png = cv2.imencode(".png", cut_quad(image, w.quad))
+            if not ok:
+                raise SpotrtError(f"crop {name}: could not be encoded as PNG")
+            write_bytes_atomic(folder / name, png.tobytes(), "crop")
             text = w.text.replace("\\", "\\\\").replace('"', '\\"')
             lines.append(f'{name}, "{text}"')
     write_bytes_atomic(folder / "gt.txt", ("\n".join(lines) + "\n").encode(), "crop ground truth")
@@ -598,7 +596,7 @@ def run(a) -> int:
         return 1
     started = time.time()
     try:
-        measure_images(peers, images, out, progress=not a.quiet)
+        measure_images(peers, images, out, Path(a.data), progress=not a.quiet)
         crop_dir = Path(a.crops) if a.crops else gt_crop_folder(images, gt, out)
         crops = measure_crops(peers, crop_dir, out, progress=not a.quiet)
     finally:

@@ -213,7 +213,8 @@ def test_run_writes_result_files_table_and_plot_and_resumes(pw, peers, monkeypat
     assert (out / "res" / "ppocr" / "res_img_1.txt").read_text().splitlines() == [
         "10,15,60,15,60,45,10,45,free", "72,15,110,15,110,45,72,45,you"]
     table = (out / "peers.md").read_text()
-    assert "| PP-OCRv4 (rapidocr-onnxruntime) | 1.000 (1.000 / 1.000) | 1.000 | 1.000 | 50.0 % of 4 | 25 | 29 | 2.0 |" in table
+    assert ("| PP-OCRv4 (rapidocr-onnxruntime) | 1.000 (1.000 / 1.000) | 1.000 | 1.000 | 50.0 % of 4 | 25 | 29 | 2.0 |"
+            in table)
     assert "| Tesseract | skipped: tesseract is not on PATH" in table
     png = cv2.imread(str(out / "peers.png"))
     assert png is not None and png.shape[1] >= 800 and png.std() > 0
