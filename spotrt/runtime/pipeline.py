@@ -282,6 +282,8 @@ class Pipeline:
     def _post_one(self, r: FrameResult) -> None:
         words = self.backend.post(r)
         r.raw = None
+        if r.frame.dropped is not None:  # the backend lost it (a remote server went away): a dropped record
+            return
         r.words = self.trackers[r.frame.stream].update(words, r.frame.index)
         r.done = True
 

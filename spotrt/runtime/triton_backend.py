@@ -1,0 +1,335 @@
+"""The Triton backend: frames read by a spotter on a Triton Inference Server, over gRPC. Never imports torch.
+
+    spotter = TritonSpotter("grpc://127.0.0.1:8001")          # checks the server and the model now
+    words = spotter.spot(frame)                                # one frame, waits for its words
+    run_stream(["cam.mp4", "rtsp://cam2/live"], spotter=spotter)   # several requests on their way per stream
+
+The server is `spotrt serve` or a stock Triton with a repository from `spotrt export --triton-repo`;
+both answer the tensors of spotrt.serve.protocol and read each frame exactly as the local backends
+do (same letterbox, graph and thresholds), so the words are the same. The client sends each frame
+as it is (uint8 BGR) with its scale and word-score threshold; Triton's dynamic batcher joins the
+frames of all cameras into batches.
+
+In the stream pipeline (`pipeline_adapter`) frames are sent with `async_infer`, at most `in_flight`
+per stream on their way, and their results are taken in each stream's order. When the server goes
+away the frames on their way are dropped records (`server: lost in flight (UNAVAILABLE)`), the
+frames not yet sent wait, and the client reconnects with backoff, checking that the model is ready
+and still has spotrt's tensors; after `timeout` seconds without the server it ends with one line.
+An error response from the model drops its frame (`server: error response`, the message once on
+stderr); several in a row end the run with that message.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+from ..errors import SpotrtError
+from ..serve import protocol
+
+CONNECTION_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED")
+DROP_LOST = "server: lost in flight"
+DROP_ERROR = "server: error response"
+MAX_ERRORS_IN_A_ROW = 5
+BACKOFF = (0.2, 2.0)  # seconds: first wait before trying the server again, and the longest
+
+
+def import_tritonclient():
+    try:
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+    except ImportError as exc:
+        raise SpotrtError(f"run --server: {exc.name or 'tritonclient'} is not installed here, expected "
+                          "pip install 'spotrt[triton-client]'") from None
+    return grpcclient, InferenceServerException
+
+
+def parse_server_url(url: str) -> str:
+    """'grpc://host:port' (or 'host:port') -> 'host:port', or one clear error line."""
+    text = str(url).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "grpc", text
+    host, colon, port = rest.rstrip("/").rpartition(":")
+    if scheme.lower() != "grpc" or not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SpotrtError(f"--server {text}: not a gRPC address, expected grpc://host:port (the gRPC port of "
+                          "spotrt serve or Triton, 8001 by default)")
+    return f"{host}:{int(port)}"
+
+
+def status_code(exc) -> str:
+    """'UNAVAILABLE' from a tritonclient exception's status 'StatusCode.UNAVAILABLE' ('' when none)."""
+    status = exc.status() if callable(getattr(exc, "status", None)) else None
+    return str(status or "").rpartition(".")[2]
+
+
+def one_line(exc) -> str:
+    """The line of an error response that says what went wrong (PyTriton sends the model's traceback)."""
+    text = exc.message() if callable(getattr(exc, "message", None)) else str(exc)
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    named = [ln for ln in lines if "RequestError:" in ln or "SpotrtError:" in ln]
+    line = named[-1].partition("Error: ")[2] if named else (lines[0] if lines else type(exc).__name__)
+    return line[:300]
+
+
+def _tensor_specs(meta: dict, key: str) -> dict:
+    return {t["name"]: (t["datatype"], [int(d) for d in t["shape"]]) for t in meta.get(key, [])}
+
+
+class _Pending:
+    """One frame's request on its way: the callback fills it, the postprocess stage waits on it."""
+
+    __slots__ = ("event", "result", "error", "on_done")
+
+    def __init__(self, on_done=None) -> None:
+        self.event, self.result, self.error, self.on_done = threading.Event(), None, None, on_done
+
+    def done(self, result, error) -> None:
+        self.result, self.error = result, error
+        on_done, self.on_done = self.on_done, None
+        self.event.set()
+        if on_done is not None:
+            on_done(self)
+
+
+def lost_connection(error) -> bool:
+    """Whether a failed request means the server (or the model) is gone, rather than an error answer."""
+    return (status_code(error) in CONNECTION_CODES or isinstance(error, TimeoutError)
+            or "not found" in one_line(error) or "not ready" in one_line(error))
+
+
+class TritonSpotter:
+    """A spotter on a Triton server (the runner interface: `spot`, `pipeline_adapter`, `close`)."""
+
+    name = "triton"
+
+    def __init__(self, server: str, model: str = protocol.MODEL_NAME, timeout: float = 30.0, in_flight: int = 4,
+                 scale: float = 1.0, min_score: float | None = None, log=None) -> None:
+        if in_flight < 1:
+            raise SpotrtError(f"--in-flight: found {in_flight}, expected a number of requests >= 1")
+        if not timeout > 0:
+            raise SpotrtError(f"--server-timeout: found {timeout}, expected seconds > 0")
+        self.grpc, self.Error = import_tritonclient()
+        self.url, self.address, self.model = str(server), parse_server_url(server), model
+        self.timeout, self.in_flight = float(timeout), int(in_flight)
+        self.scale, self.min_score = scale, min_score
+        self.log = log or (lambda line: print(f"spotrt: {line}", file=sys.stderr, flush=True))
+        self.client = None
+        self.reconnects = 0
+        self.max_batch = self._connect()
+
+    # -- connection ---------------------------------------------------------------------------------
+    def _connect(self) -> int:
+        """A new client; SpotrtError (one line) unless the server is up and the model is spotrt's and ready."""
+        self.close()
+        where = f"server {self.url}"
+        self.client = self.grpc.InferenceServerClient(self.address)
+        wait = min(self.timeout, 5.0)
+        try:
+            self.client.is_server_live(client_timeout=wait)
+        except self.Error as exc:
+            raise SpotrtError(f"{where}: not reachable ({status_code(exc) or one_line(exc)}), expected a running "
+                              "Triton server (spotrt serve) at that address") from None
+        try:
+            ready = self.client.is_model_ready(self.model, client_timeout=wait)
+        except self.Error as exc:
+            raise SpotrtError(f"{where}: cannot ask for model {self.model} ({one_line(exc)}), expected it served") from None
+        if not ready:
+            raise SpotrtError(f"{where}: model {self.model} is not ready (not loaded, still loading or failed to load), "
+                              "expected a ready model (see the server's log)")
+        try:
+            meta = self.client.get_model_metadata(self.model, as_json=True, client_timeout=wait)
+            config = self.client.get_model_config(self.model, as_json=True, client_timeout=wait)["config"]
+        except self.Error as exc:
+            raise SpotrtError(f"{where}: model {self.model}: no metadata ({one_line(exc)}), expected a ready model") from None
+        max_batch = int(config.get("max_batch_size", 0) or 0)
+        want_in = {t.name: (t.datatype, [-1, *t.dims]) for t in protocol.INPUTS}
+        want_out = {t.name: (t.datatype, [-1, *t.dims]) for t in protocol.OUTPUTS}
+        found_in, found_out = _tensor_specs(meta, "inputs"), _tensor_specs(meta, "outputs")
+        if max_batch < 1 or found_in != want_in or any(found_out.get(k) != v for k, v in want_out.items()):
+            raise SpotrtError(f"{where}: model {self.model}: found inputs {found_in} and max batch {max_batch}, "
+                              f"expected spotrt's model (inputs {want_in}, outputs {sorted(want_out)}, batching on)")
+        return max_batch
+
+    def reconnect(self, why: str, stop: threading.Event | None = None) -> None:
+        """Wait for the server to be back (new client, model ready and spotrt's), with backoff; one line when
+        it is not back within `timeout` seconds."""
+        self.log(f"server {self.url}: lost ({why}); reconnecting")
+        t0, wait, last = time.monotonic(), BACKOFF[0], why
+        while True:
+            try:
+                self._connect()
+            except SpotrtError as exc:
+                last = str(exc).partition(": ")[2]
+            else:
+                self.reconnects += 1
+                self.log(f"server {self.url}: reconnected after {time.monotonic() - t0:.1f} s")
+                return
+            if time.monotonic() - t0 + wait > self.timeout or (stop is not None and stop.is_set()):
+                raise SpotrtError(f"server {self.url}: not back after {time.monotonic() - t0:.0f} s ({last}), expected "
+                                  f"the server to come back within --server-timeout {self.timeout:g} s")
+            time.sleep(wait)
+            wait = min(BACKOFF[1], wait * 2)
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # closing a channel to a server that is gone: nothing left to free
+                pass
+
+    # -- requests -----------------------------------------------------------------------------------
+    def _inputs(self, image: np.ndarray) -> list:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise SpotrtError(f"image: found shape {image.shape} dtype {image.dtype}, expected (H,W,3) uint8 BGR")
+        values = {"frames": np.ascontiguousarray(image)[None],
+                  "scale": np.array([[self.scale]], np.float32),
+                  "min_score": np.array([[protocol.MODEL_DEFAULT_SCORE if self.min_score is None else self.min_score]],
+                                        np.float32)}
+        inputs = []
+        for spec in protocol.INPUTS:
+            t = self.grpc.InferInput(spec.name, list(values[spec.name].shape), spec.datatype)
+            t.set_data_from_numpy(values[spec.name])
+            inputs.append(t)
+        return inputs
+
+    def submit(self, image: np.ndarray, pending: _Pending) -> None:
+        self.client.async_infer(self.model, self._inputs(image), callback=pending.done,
+                                client_timeout=self.timeout)
+
+    def words(self, result) -> list:
+        return protocol.unpack_words({t.name: result.as_numpy(t.name) for t in protocol.OUTPUTS})[0]
+
+    def spot(self, image: np.ndarray) -> list:
+        """The words in one BGR frame (waits for them); SpotrtError (one line) on an error response."""
+        try:
+            result = self.client.infer(self.model, self._inputs(image), client_timeout=self.timeout)
+        except self.Error as exc:
+            raise SpotrtError(f"server {self.url}: model {self.model}: {status_code(exc)} {one_line(exc)}") from None
+        return self.words(result)
+
+    def pipeline_adapter(self) -> "RemoteBackend":
+        """What spotrt.runtime.pipeline drives instead of a local model."""
+        return RemoteBackend(self)
+
+    def __enter__(self) -> "TritonSpotter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RemoteBackend:
+    """The pipeline's backend for a TritonSpotter (prep / infer / post, like pipeline._BatchedBackend).
+
+    `infer` sends each frame and returns at once (waiting only while its stream already has
+    `in_flight` frames on their way); `post` waits for that frame's answer, in order. A frame whose
+    request failed leaves `post` with `frame.dropped` set: the pipeline writes it as a dropped record.
+    """
+
+    def __init__(self, spotter: TritonSpotter) -> None:
+        self.spotter = spotter
+        self.batch = spotter.in_flight
+        self._slots: dict[int, threading.Semaphore] = {}
+        self._lock = threading.Lock()
+        self._down: str | None = None      # why the connection was lost, until reconnected
+        self._generation = 0               # of the client: a late failure from before a reconnect is no news
+        self._errors_in_a_row = 0
+        self._error_said = False
+        self.sent = self.answered = 0
+        self.lost: dict[str, int] = {}
+
+    def _slot(self, stream: int) -> threading.Semaphore:
+        with self._lock:
+            return self._slots.setdefault(stream, threading.Semaphore(self.batch))
+
+    def prep(self, r) -> None:
+        pass  # the server letterboxes and normalizes: the frame goes as it is
+
+    def infer(self, rs) -> None:
+        for r in rs:
+            if self._down is not None:
+                self.spotter.reconnect(self._down)
+                with self._lock:
+                    self._down = None
+                    self._generation += 1
+            slot, generation = self._slot(r.frame.stream), self._generation
+
+            def on_done(p: _Pending, slot=slot, generation=generation) -> None:
+                slot.release()
+                if p.error is not None and lost_connection(p.error):
+                    with self._lock:
+                        if self._down is None and generation == self._generation:
+                            self._down = f"{status_code(p.error) or type(p.error).__name__}: {one_line(p.error)}"
+
+            slot.acquire()
+            pending = _Pending(on_done)
+            r.raw = pending
+            with self._lock:
+                self.sent += 1
+            try:
+                self.spotter.submit(r.frame.image, pending)
+            except self.spotter.Error as exc:  # refused before it left (a closed channel)
+                pending.done(None, exc)
+
+    def post(self, r) -> list:
+        pending: _Pending = r.raw
+        if not pending.event.wait(self.spotter.timeout + 10):  # the client's own deadline should have come first
+            pending.done(None, TimeoutError("no answer"))
+        if pending.error is None:
+            self._errors_in_a_row = 0
+            with self._lock:
+                self.answered += 1
+            return self.spotter.words(pending.result)
+        code = status_code(pending.error) or type(pending.error).__name__
+        if lost_connection(pending.error):
+            reason = f"{DROP_LOST} ({code})"
+        else:
+            reason = DROP_ERROR
+            self._errors_in_a_row += 1
+            line = f"server {self.spotter.url}: model {self.spotter.model} answered {code} {one_line(pending.error)}"
+            if self._errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
+                raise SpotrtError(f"{line}; {self._errors_in_a_row} frames in a row, expected answers")
+            if not self._error_said:
+                self._error_said = True
+                self.spotter.log(f"{line} (frame {r.frame.index} of stream {r.frame.stream} dropped)")
+        with self._lock:
+            self.lost[reason] = self.lost.get(reason, 0) + 1
+        r.frame.dropped = reason
+        return []
+
+
+def run_on_server(a) -> dict:
+    """`spotrt run SRC... --server URL`: check the flags, outputs and sources, connect, then run_stream."""
+    from ..api import check_min_score, check_scale
+    from .sinks import _check_output
+    from .sources import parse_source
+    from .sources import source_backend as choose_source_backend
+    from .stream import run_stream
+
+    if a.model is not None or a.backend != "auto":
+        raise SpotrtError("run --server: found --model/--backend as well, expected only --server (the server's model "
+                          "reads the frames; choose it with spotrt serve --model)")
+    scale, min_score = check_scale(a.scale), check_min_score(a.min_score)
+    for uri in a.sources:  # a mistyped path fails before connecting
+        choose_source_backend(parse_source(uri), a.source_backend)
+    if a.jsonl:
+        _check_output(a.jsonl, "output file")
+    spotter = TritonSpotter(a.server, a.server_model, timeout=a.server_timeout, in_flight=a.in_flight, scale=scale,
+                            min_score=min_score)
+    try:
+        summary = run_stream(a.sources, spotter=spotter, output=a.output, jsonl=a.jsonl, every=a.every,
+                             max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
+                             reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=scale, min_score=None,
+                             source_backend=a.source_backend, decoder=a.decoder)
+    finally:
+        spotter.close()
+    print(f"server {spotter.url}: model {spotter.model}, {spotter.reconnects} reconnects")
+    return summary
+
+
+__all__ = ["TritonSpotter", "RemoteBackend", "parse_server_url", "run_on_server", "DROP_LOST", "DROP_ERROR"]
