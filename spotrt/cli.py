@@ -179,9 +179,22 @@ def cmd_export(a) -> int:
 
     size = parse_size(a.input_size) if a.input_size else None
     kinds = tuple(k.strip() for k in a.graphs.split(",") if k.strip())
-    paths = export_model(a.model, a.out, input_size=size, batch=a.batch, opset=a.opset, kinds=kinds)
+    if a.triton_repo:  # a model repository for a stock Triton server: spotrt.serve.repository
+        from .serve.repository import check_repo_settings, write_repository
+
+        check_repo_settings(a.triton_repo, a.triton_model, a.max_batch, a.queue_delay_us, a.instances)
+    if a.triton_model:
+        if not a.triton_repo:
+            raise SpotrtError("export --triton-model: found it without --triton-repo, expected both")
+        paths = {}
+    else:
+        paths = export_model(a.model, a.out, input_size=size, batch=a.batch, opset=a.opset, kinds=kinds)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    if a.triton_repo:
+        repo = write_repository(a.triton_repo, a.triton_model or paths["plugin"], max_batch=a.max_batch,
+                                queue_delay_us=a.queue_delay_us, instances=a.instances)
+        print(f"triton model repository: {repo}")
     return 0
 
 
@@ -200,10 +213,24 @@ def cmd_check(a) -> int:
 def cmd_run(a) -> int:
     from .api import run_stream
 
+    if a.server:  # a Triton server reads the frames: spotrt.runtime.triton_backend
+        from .runtime.triton_backend import run_on_server
+
+        run_on_server(a)
+        return 0
     run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
                every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
                reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=a.scale,
                min_score=a.min_score, source_backend=a.source_backend, decoder=a.decoder)
+    return 0
+
+
+def cmd_serve(a) -> int:
+    from .serve.pytriton_server import serve
+
+    serve(a.model, a.backend, a.device, threads=a.threads, host=a.host, grpc_port=a.grpc_port, http_port=a.http_port,
+          metrics_port=a.metrics_port, max_batch=a.max_batch, queue_delay_us=a.queue_delay_us, instances=a.instances,
+          name=a.name, log_file=a.log_file)
     return 0
 
 
@@ -249,6 +276,15 @@ def cmd_demo(a) -> int:
 
     run_demo(a.model, a.output, a.jsonl, frames=a.frames)
     return 0
+
+
+def _triton_batching_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-batch", type=int, default=8, metavar="N",
+                   help="Triton model: most frames its dynamic batcher joins into one call (default 8)")
+    p.add_argument("--queue-delay-us", type=int, default=2000, metavar="US",
+                   help="Triton model: longest a request waits for others to batch with, in microseconds (default 2000)")
+    p.add_argument("--instances", type=int, default=1, metavar="N",
+                   help="Triton model: instances, each its own runner, that take batches in parallel (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 16; default: 17)")
     x.add_argument("--graphs", default="plugin,portable,read",
                    help="which graphs to write, comma-separated (default: plugin,portable,read)")
+    x.add_argument("--triton-repo", default=None, metavar="DIR",
+                   help="also write a model repository for a stock Triton server here (config.pbtxt, a Python-backend "
+                        "model.py and the model; see README, serving)")
+    x.add_argument("--triton-model", default=None, metavar="FILE",
+                   help="with --triton-repo: put this .onnx or TensorRT .engine (with its .engine.json) in the repository "
+                        "instead of exporting (default: the plugin graph exported now)")
+    _triton_batching_args(x)
     x.set_defaults(func=cmd_export)
 
     c = sub.add_parser("check", help="compare torch, the plugin graph and the portable graph on the same inputs")
@@ -463,7 +506,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="GStreamer decoder: nv = nvv4l2decoder (Jetson hardware), sw = software (avdec_*), "
                          "auto = nv where nvv4l2decoder exists, else sw (default)")
     rn.add_argument("--quiet", action="store_true", help="no status lines while running")
+    rn.add_argument("--server", default=None, metavar="URL",
+                    help="read the frames on a Triton server (spotrt serve, or a repository from export --triton-repo): "
+                         "grpc://host:port; --model/--backend are the server's then")
+    rn.add_argument("--server-model", default="spotrt", metavar="NAME", help="the model's name on the server (default spotrt)")
+    rn.add_argument("--in-flight", type=int, default=4, metavar="N",
+                    help="requests on their way per stream with --server (default 4)")
+    rn.add_argument("--server-timeout", type=float, default=30.0, metavar="S",
+                    help="with --server: seconds a request may take, and how long to wait for a server that went down "
+                         "to come back before giving up (default 30)")
     rn.set_defaults(func=cmd_run)
+
+    sv = sub.add_parser("serve", help="serve the spotter from Triton Inference Server (PyTriton): dynamic batching, "
+                                      "model instances, gRPC/HTTP, Prometheus metrics")
+    _model_args(sv)
+    sv.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per instance (default: its own)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    sv.add_argument("--grpc-port", type=int, default=8001)
+    sv.add_argument("--http-port", type=int, default=8000)
+    sv.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics at /metrics (default 8002)")
+    sv.add_argument("--name", default="spotrt", help="the model's name on the server (default spotrt)")
+    sv.add_argument("--log-file", default=None, metavar="FILE", help="Triton's log here instead of the terminal")
+    _triton_batching_args(sv)
+    sv.set_defaults(func=cmd_serve)
     return p
 
 
