@@ -230,7 +230,7 @@ def cmd_serve(a) -> int:
 
     serve(a.model, a.backend, a.device, threads=a.threads, host=a.host, grpc_port=a.grpc_port, http_port=a.http_port,
           metrics_port=a.metrics_port, max_batch=a.max_batch, queue_delay_us=a.queue_delay_us, instances=a.instances,
-          name=a.name, log_file=a.log_file)
+          name=a.name, log_file=a.log_file, workspace=a.workspace)
     return 0
 
 
@@ -528,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics at /metrics (default 8002)")
     sv.add_argument("--name", default="spotrt", help="the model's name on the server (default spotrt)")
     sv.add_argument("--log-file", default=None, metavar="FILE", help="Triton's log here instead of the terminal")
+    sv.add_argument("--workspace", default=None, metavar="DIR",
+                    help="PyTriton's model store and sockets (default: a new folder under ~/.cache/pytriton; removed "
+                         "when the server stops)")
     _triton_batching_args(sv)
     sv.set_defaults(func=cmd_serve)
     return p

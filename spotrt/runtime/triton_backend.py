@@ -252,21 +252,26 @@ class RemoteBackend:
 
     def infer(self, rs) -> None:
         for r in rs:
-            if self._down is not None:
-                self.spotter.reconnect(self._down)
-                with self._lock:
-                    self._down = None
-                    self._generation += 1
-            slot, generation = self._slot(r.frame.stream), self._generation
+            slot = self._slot(r.frame.stream)
+            while True:  # a free slot of this stream, on a server that was up when it freed
+                if self._down is not None:
+                    self.spotter.reconnect(self._down)
+                    with self._lock:
+                        self._down = None
+                        self._generation += 1
+                slot.acquire()
+                if self._down is None:
+                    break
+                slot.release()
+            generation = self._generation
 
             def on_done(p: _Pending, slot=slot, generation=generation) -> None:
-                slot.release()
                 if p.error is not None and lost_connection(p.error):
                     with self._lock:
                         if self._down is None and generation == self._generation:
                             self._down = f"{status_code(p.error) or type(p.error).__name__}: {one_line(p.error)}"
+                slot.release()
 
-            slot.acquire()
             pending = _Pending(on_done)
             r.raw = pending
             with self._lock:

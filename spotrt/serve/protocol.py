@@ -147,9 +147,36 @@ def unpack_words(out: dict[str, np.ndarray]) -> list[list[SpottedWord]]:
 
 def answer(spotter, frames: np.ndarray, scale: np.ndarray, min_score: np.ndarray) -> dict[str, np.ndarray]:
     """One request's inputs -> its outputs; RequestError (one line) for inputs it cannot answer."""
-    check_request(frames, scale, min_score)
-    return pack_words(spot_frames(spotter, frames, scale.reshape(-1), min_score.reshape(-1)))
+    return answer_requests(spotter, [(frames, scale, min_score)])[0]
+
+
+def answer_requests(spotter, requests) -> list:
+    """Several requests' (frames, scale, min_score) -> for each, its outputs or its RequestError.
+
+    The frames of every valid request go through the spotter together, so a graph or engine with a
+    batch above 1 is filled across requests (what Triton's dynamic batcher gathered).
+    """
+    results: list = []
+    frames, scales, scores, sizes = [], [], [], []
+    for f, s, m in requests:
+        try:
+            check_request(f, s, m)
+        except RequestError as exc:
+            results.append(exc)
+            continue
+        results.append(None)
+        frames.extend(f)
+        scales.extend(s.reshape(-1))
+        scores.extend(m.reshape(-1))
+        sizes.append(len(f))
+    words = spot_frames(spotter, frames, scales, scores) if frames else []
+    start, k = 0, 0
+    for i, r in enumerate(results):
+        if r is None:
+            results[i] = pack_words(words[start:start + sizes[k]])
+            start, k = start + sizes[k], k + 1
+    return results
 
 
 __all__ = ["MODEL_NAME", "MODEL_DEFAULT_SCORE", "INPUTS", "OUTPUTS", "TensorSpec", "RequestError", "check_request",
-           "spot_frames", "pack_words", "unpack_words", "answer"]
+           "spot_frames", "pack_words", "unpack_words", "answer", "answer_requests"]

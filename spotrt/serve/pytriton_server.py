@@ -57,7 +57,8 @@ def check_settings(host: str, ports: dict[str, int], max_batch: int, queue_delay
         raise SpotrtError(f"serve --name: found {name!r}, expected letters, digits, '.', '_' or '-'")
     for flag, port in ports.items():
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Triton does: a closed connection's
+            try:                                                     # TIME_WAIT does not hold the port
                 s.bind((host, int(port)))
             except OSError as exc:
                 raise SpotrtError(f"serve {flag} {port} on {host}: cannot listen there ({exc.strerror}), expected a "
@@ -86,7 +87,13 @@ def make_infer(spotter) -> Callable:
     """The inference callable of one model instance: a list of requests -> a list of responses."""
 
     def infer(requests):
-        return [protocol.answer(spotter, r["frames"], r["scale"], r["min_score"]) for r in requests]
+        # PyTriton answers a whole batch or fails it: a request it cannot answer fails the requests
+        # Triton batched with it (the stock repository's model.py answers each request apart).
+        results = protocol.answer_requests(spotter, [(r["frames"], r["scale"], r["min_score"]) for r in requests])
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
 
     return infer
 
@@ -94,8 +101,13 @@ def make_infer(spotter) -> Callable:
 def serve(model=None, backend: str = "auto", device: str = "cpu", threads: int | None = None,
           host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000, metrics_port: int = 8002,
           max_batch: int = 8, queue_delay_us: int = 2000, instances: int = 1, name: str = protocol.MODEL_NAME,
-          log_file=None, ready: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> None:
-    """Serve the spotter until Ctrl-C, SIGTERM or `stop` is set; `ready` gets the line that says where."""
+          log_file=None, workspace=None, ready: Callable[[str], None] | None = None,
+          stop: threading.Event | None = None) -> None:
+    """Serve the spotter until Ctrl-C, SIGTERM or `stop` is set; `ready` gets the line that says where.
+
+    `workspace`: the folder where PyTriton keeps its model store and sockets (default: a new one under
+    ~/.cache/pytriton); it is removed when the server stops.
+    """
     ports = {"--grpc-port": grpc_port, "--http-port": http_port, "--metrics-port": metrics_port}
     check_settings(host, ports, max_batch, queue_delay_us, instances, name)
     Triton, TritonConfig, ModelConfig, DynamicBatcher, Tensor = import_pytriton()
@@ -112,7 +124,7 @@ def serve(model=None, backend: str = "auto", device: str = "cpu", threads: int |
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_a: stop.set())
-    triton = Triton(config=config)
+    triton = Triton(config=config, workspace=Path(workspace).resolve() if workspace else None)
     try:
         triton.bind(model_name=name, infer_func=[make_infer(s) for s in spotters],
                     inputs=[Tensor(name=t.name, dtype=t.numpy, shape=t.dims) for t in protocol.INPUTS],
