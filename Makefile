@@ -15,15 +15,28 @@ GST_PKGS := python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-g
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
 
-.PHONY: demo test venv fonts gst-packages system-gi shipped-onnx clean
+.PHONY: demo test venv serve-venv fonts gst-packages system-gi shipped-onnx clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[train,onnx,cuda,test]'
+	$(BIN)/python -m pip install -q -e '.[train,onnx,cuda,test,triton-client]'
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# `spotrt serve` (PyTriton and its tritonserver) in its own environment: PyTriton pins numpy < 2,
+# which the main environment must not get. No torch there: the runtime does not need it.
+SERVE_VENV := .venv-serve
+SERVE_STAMP := $(SERVE_VENV)/.installed
+
+$(SERVE_STAMP): pyproject.toml
+	$(PY) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SERVE_VENV)/bin/python -m pip install -q -e '.[runtime,serve]'
+	touch $(SERVE_STAMP)
+
+serve-venv: $(SERVE_STAMP)
 
 # The venv sees the system's PyGObject (gi) and nothing else of the system (tools/link_system_gi.py).
 system-gi: $(STAMP)
@@ -55,4 +68,4 @@ gst-packages:
 	else echo "make gst-packages: needs root and apt-get; install these Debian packages:" $$missing; exit 1; fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(SERVE_VENV) build *.egg-info
