@@ -183,16 +183,23 @@ def cmd_export(a) -> int:
         from .serve.repository import check_repo_settings, write_repository
 
         check_repo_settings(a.triton_repo, a.triton_model, a.max_batch, a.queue_delay_us, a.instances)
+        if not a.triton_model and not {"plugin", "portable"} & set(kinds):
+            raise SpotrtError(f"export --triton-repo: found --graphs {a.graphs}, expected plugin or portable among "
+                              "them (the graph the repository serves), or --triton-model")
     if a.triton_model:
         if not a.triton_repo:
             raise SpotrtError("export --triton-model: found it without --triton-repo, expected both")
+        if a.model:
+            raise SpotrtError("export --triton-model: found --model as well, expected one of them (--triton-model "
+                              "packs a file already exported or built, --model exports weights first)")
         paths = {}
     else:
         paths = export_model(a.model, a.out, input_size=size, batch=a.batch, opset=a.opset, kinds=kinds)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     if a.triton_repo:
-        repo = write_repository(a.triton_repo, a.triton_model or paths["plugin"], max_batch=a.max_batch,
+        repo = write_repository(a.triton_repo, a.triton_model or paths.get("plugin") or paths["portable"],
+                                max_batch=a.max_batch,
                                 queue_delay_us=a.queue_delay_us, instances=a.instances)
         print(f"triton model repository: {repo}")
     return 0

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from runtime_helpers import frame_image, write_video
 from test_runtime_cli import one_error_line
-from triton_helpers import BundledTritonServer, ServeProcess, free_ports, require_triton
+from triton_helpers import BundledTritonServer, ServeProcess, free_ports, model_metrics, require_triton
 
 from spotrt.cli import main
 from spotrt.errors import SpotrtError
@@ -131,7 +131,10 @@ def test_run_two_streams_on_the_server_reads_what_the_local_backend_reads(server
                  "--in-flight", "3", "--quiet"]) == 0
     remote = records(out)
     assert remote == local_words  # every frame, same words (text, score, box), same tracks
-    assert "0 reconnects" in capsys.readouterr().out
+    assert "11 frames sent, 11 answered, 0 lost" in capsys.readouterr().out
+    m = model_metrics(server.metrics)  # Prometheus: the frames went through Triton's scheduler
+    assert m["nv_inference_request_success"] >= 11 and m["nv_inference_count"] >= 11
+    assert m["nv_inference_exec_count"] <= m["nv_inference_count"]
 
 
 def test_the_word_threshold_travels_with_the_request(server, videos, local_words, tmp_path):
@@ -219,7 +222,7 @@ def test_server_restart_drops_the_frames_in_flight_and_reconnects(exported_small
         chaos.join(90)
     finally:
         srv.stop()
-    assert code == 0 and "killed_at" in state
+    assert code == 0 and "killed_at" in state, state
     recs = records(out)
     assert sorted(recs) == [(s, i) for s in (0, 1) for i in range(40)]  # every frame accounted for
     dropped = [r["dropped"] for r in recs.values() if "dropped" in r]

@@ -182,6 +182,22 @@ def group_rss_kib(pgid: int) -> int:
     return total
 
 
+def model_metrics(metrics_port: int, model: str = "spotrt") -> dict[str, float]:
+    """Triton's Prometheus counters of one model, summed over its versions: {name: value}
+    (nv_inference_count: frames inferred, nv_inference_exec_count: batches run, ...)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or f'model="{model}"' not in line:
+            continue
+        name, _, value = line.rpartition(" ")
+        key = name.split("{", 1)[0]
+        out[key] = out.get(key, 0.0) + float(value)
+    return out
+
+
 class BundledTritonServer:
     """PyTriton's own `tritonserver` binary (with its Python backend) on a model repository, 127.0.0.1."""
 

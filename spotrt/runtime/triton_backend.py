@@ -118,6 +118,7 @@ class TritonSpotter:
         self.scale, self.min_score = scale, min_score
         self.log = log or (lambda line: print(f"spotrt: {line}", file=sys.stderr, flush=True))
         self.client = None
+        self.adapter: RemoteBackend | None = None
         self.reconnects = 0
         self.max_batch = self._connect()
 
@@ -213,8 +214,9 @@ class TritonSpotter:
         return self.words(result)
 
     def pipeline_adapter(self) -> "RemoteBackend":
-        """What spotrt.runtime.pipeline drives instead of a local model."""
-        return RemoteBackend(self)
+        """What spotrt.runtime.pipeline drives instead of a local model (kept as `.adapter`: its counts)."""
+        self.adapter = RemoteBackend(self)
+        return self.adapter
 
     def __enter__(self) -> "TritonSpotter":
         return self
@@ -333,7 +335,11 @@ def run_on_server(a) -> dict:
                              source_backend=a.source_backend, decoder=a.decoder)
     finally:
         spotter.close()
-    print(f"server {spotter.url}: model {spotter.model}, {spotter.reconnects} reconnects")
+    ad = spotter.adapter
+    lost = ", ".join(f"{k}: {v}" for k, v in sorted(ad.lost.items())) if ad else ""
+    print(f"server {spotter.url}: model {spotter.model}, {ad.sent if ad else 0} frames sent, "
+          f"{ad.answered if ad else 0} answered, {sum(ad.lost.values()) if ad else 0} lost ({lost or 'none'}); "
+          f"{spotter.reconnects} reconnects")
     return summary
 
 
