@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from runtime_helpers import frame_image, write_video
+from runtime_helpers import count_video_frames, frame_image, write_video
 from test_runtime_cli import one_error_line
 from triton_helpers import BundledTritonServer, ServeProcess, free_ports, model_metrics, require_triton
 
@@ -61,6 +61,16 @@ def server(exported_small, tmp_path_factory):
 
 
 # -- no server needed ---------------------------------------------------------------------------------------
+
+def test_serving_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import spotrt.runtime.triton_backend, spotrt.serve.protocol, spotrt.serve.repository, "
+            "spotrt.serve.pytriton_server; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
 
 def test_words_survive_the_tensors_both_ways():
     quad = np.array([[1, 2], [30, 2], [30, 12], [1, 12]], np.float32)
@@ -128,7 +138,8 @@ def test_export_triton_repo_checks_its_model_first(tmp_path, capsys):
 def test_run_two_streams_on_the_server_reads_what_the_local_backend_reads(server, videos, local_words, tmp_path, capsys):
     out = tmp_path / "remote.jsonl"
     assert main(["run", *map(str, videos), "--server", server.url, "--jsonl", str(out), "--min-score", "0",
-                 "--in-flight", "3", "--quiet"]) == 0
+                 "--in-flight", "3", "--output", str(tmp_path / "o.mp4"), "--quiet"]) == 0
+    assert count_video_frames(tmp_path / "o.0.mp4") == 6 and count_video_frames(tmp_path / "o.1.mp4") == 5
     remote = records(out)
     assert remote == local_words  # every frame, same words (text, score, box), same tracks
     assert "11 frames sent, 11 answered, 0 lost" in capsys.readouterr().out

@@ -171,6 +171,19 @@ def group_shm(pgid: int) -> set[str]:
     return found
 
 
+def group_rss_by_name(pgid: int) -> dict[str, int]:
+    """Resident memory (KiB) of a process group's processes, summed by command name."""
+    out: dict[str, int] = {}
+    for d in _group_pids(pgid):
+        try:
+            name = (d / "comm").read_text().strip()
+            out[name] = out.get(name, 0) + next(int(ln.split()[1]) for ln in (d / "status").read_text().splitlines()
+                                                 if ln.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return out
+
+
 def group_rss_kib(pgid: int) -> int:
     total = 0
     for d in _group_pids(pgid):
