@@ -37,7 +37,8 @@ SIGN = ROOT.parent / "shared" / "data" / "video" / "sign_bw_960x506.mp4"
 
 
 def export_shipped(size: str, out: Path) -> Path:
-    from spotrt.export.onnx_export import export_model, parse_size
+    from spotrt.export.onnx_export import export_model
+    from spotrt.options import parse_size
 
     return export_model(None, out, input_size=parse_size(size), batch=1, kinds=("plugin",))["plugin"]
 

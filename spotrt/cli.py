@@ -223,7 +223,14 @@ def cmd_run(a) -> int:
     if a.server:  # a Triton server reads the frames: spotrt.runtime.triton_backend
         from .runtime.triton_backend import run_on_server
 
-        run_on_server(a)
+        if a.model is not None or a.backend != "auto":
+            raise SpotrtError("run --server: found --model/--backend as well, expected only --server (the server's "
+                              "model reads the frames; choose it with spotrt serve --model)")
+        run_on_server(a.sources, a.server, a.server_model, in_flight=a.in_flight, timeout=a.server_timeout,
+                      scale=a.scale, min_score=a.min_score, output=a.output, jsonl=a.jsonl, every=a.every,
+                      max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
+                      reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, source_backend=a.source_backend,
+                      decoder=a.decoder)
         return 0
     run_stream(a.sources, model=a.model, backend=a.backend, device=a.device, output=a.output, jsonl=a.jsonl,
                every=a.every, max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,

@@ -35,6 +35,7 @@ ALLOWED = {
     "api": {"base", "formats", "model", "eval", "export", "runtime"},
     "demo": {"base", "formats", "api", "data", "runtime"},
     "bench": {"base", "formats", "plugins", "model", "data", "eval", "export", "calibration", "runtime", "api"},
+    "serve": {"base", "formats", "runtime", "api"},  # a Triton model around what api.load_spotter loads
     "cli": set(),  # the top: may import every room (checked: nothing imports it)
 }
 RUNTIME_FROM_MODEL = {"spotrt.model", "spotrt.model.config"}

@@ -21,7 +21,7 @@ from triton_helpers import BundledTritonServer, ServeProcess, free_ports, model_
 from spotrt.cli import main
 from spotrt.errors import SpotrtError
 from spotrt.postprocess import SpottedWord
-from spotrt.serve import protocol
+from spotrt.formats import triton as protocol
 
 
 def records(path) -> dict:
@@ -66,7 +66,7 @@ def test_serving_never_imports_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import spotrt.runtime.triton_backend, spotrt.serve.protocol, spotrt.serve.repository, "
+    code = ("import sys; import spotrt.runtime.triton_backend, spotrt.serve.answer, spotrt.serve.repository, "
             "spotrt.serve.pytriton_server; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

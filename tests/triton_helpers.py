@@ -33,7 +33,7 @@ def serve_python() -> tuple[str | None, str]:
         if not Path(py).exists():
             tried.append(f"{py}: absent")
             continue
-        r = subprocess.run([py, "-c", "import pytriton.triton, spotrt.serve.protocol, onnxruntime"], cwd=ROOT,
+        r = subprocess.run([py, "-c", "import pytriton.triton, spotrt.serve.answer, onnxruntime"], cwd=ROOT,
                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if r.returncode == 0:
             return py, ""

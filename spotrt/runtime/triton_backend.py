@@ -5,7 +5,7 @@
     run_stream(["cam.mp4", "rtsp://cam2/live"], spotter=spotter)   # several requests on their way per stream
 
 The server is `spotrt serve` or a stock Triton with a repository from `spotrt export --triton-repo`;
-both answer the tensors of spotrt.serve.protocol and read each frame exactly as the local backends
+both answer the tensors of spotrt.formats.triton and read each frame exactly as the local backends
 do (same letterbox, graph and thresholds), so the words are the same. The client sends each frame
 as it is (uint8 BGR) with its scale and word-score threshold; Triton's dynamic batcher joins the
 frames of all cameras into batches.
@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from ..errors import SpotrtError
-from ..serve import protocol
+from ..formats import triton as tensors
 
 CONNECTION_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED")
 DROP_LOST = "server: lost in flight"
@@ -106,7 +106,7 @@ class TritonSpotter:
 
     name = "triton"
 
-    def __init__(self, server: str, model: str = protocol.MODEL_NAME, timeout: float = 30.0, in_flight: int = 4,
+    def __init__(self, server: str, model: str = tensors.MODEL_NAME, timeout: float = 30.0, in_flight: int = 4,
                  scale: float = 1.0, min_score: float | None = None, log=None) -> None:
         if in_flight < 1:
             raise SpotrtError(f"--in-flight: found {in_flight}, expected a number of requests >= 1")
@@ -147,8 +147,8 @@ class TritonSpotter:
         except self.Error as exc:
             raise SpotrtError(f"{where}: model {self.model}: no metadata ({one_line(exc)}), expected a ready model") from None
         max_batch = int(config.get("max_batch_size", 0) or 0)
-        want_in = {t.name: (t.datatype, [-1, *t.dims]) for t in protocol.INPUTS}
-        want_out = {t.name: (t.datatype, [-1, *t.dims]) for t in protocol.OUTPUTS}
+        want_in = {t.name: (t.datatype, [-1, *t.dims]) for t in tensors.INPUTS}
+        want_out = {t.name: (t.datatype, [-1, *t.dims]) for t in tensors.OUTPUTS}
         found_in, found_out = _tensor_specs(meta, "inputs"), _tensor_specs(meta, "outputs")
         if max_batch < 1 or found_in != want_in or any(found_out.get(k) != v for k, v in want_out.items()):
             raise SpotrtError(f"{where}: model {self.model}: found inputs {found_in} and max batch {max_batch}, "
@@ -189,10 +189,10 @@ class TritonSpotter:
             raise SpotrtError(f"image: found shape {image.shape} dtype {image.dtype}, expected (H,W,3) uint8 BGR")
         values = {"frames": np.ascontiguousarray(image)[None],
                   "scale": np.array([[self.scale]], np.float32),
-                  "min_score": np.array([[protocol.MODEL_DEFAULT_SCORE if self.min_score is None else self.min_score]],
+                  "min_score": np.array([[tensors.MODEL_DEFAULT_SCORE if self.min_score is None else self.min_score]],
                                         np.float32)}
         inputs = []
-        for spec in protocol.INPUTS:
+        for spec in tensors.INPUTS:
             t = self.grpc.InferInput(spec.name, list(values[spec.name].shape), spec.datatype)
             t.set_data_from_numpy(values[spec.name])
             inputs.append(t)
@@ -203,7 +203,7 @@ class TritonSpotter:
                                 client_timeout=self.timeout)
 
     def words(self, result) -> list:
-        return protocol.unpack_words({t.name: result.as_numpy(t.name) for t in protocol.OUTPUTS})[0]
+        return tensors.unpack_words({t.name: result.as_numpy(t.name) for t in tensors.OUTPUTS})[0]
 
     def spot(self, image: np.ndarray) -> list:
         """The words in one BGR frame (waits for them); SpotrtError (one line) on an error response."""
@@ -310,36 +310,35 @@ class RemoteBackend:
         return []
 
 
-def run_on_server(a) -> dict:
-    """`spotrt run SRC... --server URL`: check the flags, outputs and sources, connect, then run_stream."""
-    from ..api import check_min_score, check_scale
-    from .sinks import _check_output
-    from .sources import parse_source
-    from .sources import source_backend as choose_source_backend
+def run_on_server(sources, server: str, model: str = tensors.MODEL_NAME, in_flight: int = 4, timeout: float = 30.0,
+                  scale: float = 1.0, min_score: float | None = None, print_summary: bool = True, **options) -> dict:
+    """`spotrt run SOURCE... --server URL`: run_stream with the frames read on a Triton server -> the summary
+    (with "server": frames sent, answered, lost by reason, reconnects). The connection is made after the
+    sources and outputs are checked, as a local model is loaded; `options` are run_stream's."""
+    from ..options import check_min_score, check_scale
     from .stream import run_stream
 
-    if a.model is not None or a.backend != "auto":
-        raise SpotrtError("run --server: found --model/--backend as well, expected only --server (the server's model "
-                          "reads the frames; choose it with spotrt serve --model)")
-    scale, min_score = check_scale(a.scale), check_min_score(a.min_score)
-    for uri in a.sources:  # a mistyped path fails before connecting
-        choose_source_backend(parse_source(uri), a.source_backend)
-    if a.jsonl:
-        _check_output(a.jsonl, "output file")
-    spotter = TritonSpotter(a.server, a.server_model, timeout=a.server_timeout, in_flight=a.in_flight, scale=scale,
-                            min_score=min_score)
-    try:
-        summary = run_stream(a.sources, spotter=spotter, output=a.output, jsonl=a.jsonl, every=a.every,
-                             max_frames=a.max_frames, display=a.display, min_track=a.min_track, vote=a.vote,
-                             reconnect_timeout=a.reconnect_timeout, quiet=a.quiet, scale=scale, min_score=None,
-                             source_backend=a.source_backend, decoder=a.decoder)
+    scale, min_score = check_scale(scale), check_min_score(min_score)
+    made: list[TritonSpotter] = []
+
+    def connect() -> TritonSpotter:
+        made.append(TritonSpotter(server, model, timeout=timeout, in_flight=in_flight, scale=scale, min_score=min_score))
+        return made[-1]
+
+    try:  # min_score travels with each request: run_stream must not set it on a local config
+        summary = run_stream(sources, load=connect, scale=scale, min_score=None, print_summary=print_summary, **options)
     finally:
-        spotter.close()
-    ad = spotter.adapter
-    lost = ", ".join(f"{k}: {v}" for k, v in sorted(ad.lost.items())) if ad else ""
-    print(f"server {spotter.url}: model {spotter.model}, {ad.sent if ad else 0} frames sent, "
-          f"{ad.answered if ad else 0} answered, {sum(ad.lost.values()) if ad else 0} lost ({lost or 'none'}); "
-          f"{spotter.reconnects} reconnects")
+        for spotter in made:
+            spotter.close()
+    spotter, ad = made[-1], made[-1].adapter
+    summary["server"] = {"url": spotter.url, "model": spotter.model, "sent": ad.sent if ad else 0,
+                         "answered": ad.answered if ad else 0, "lost": dict(ad.lost) if ad else {},
+                         "reconnects": spotter.reconnects}
+    if print_summary:
+        sv = summary["server"]
+        lost = ", ".join(f"{k}: {v}" for k, v in sorted(sv["lost"].items())) or "none"
+        print(f"server {sv['url']}: model {sv['model']}, {sv['sent']} frames sent, {sv['answered']} answered, "
+              f"{sum(sv['lost'].values())} lost ({lost}); {sv['reconnects']} reconnects")
     return summary
 
 

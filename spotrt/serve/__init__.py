@@ -1,8 +1,8 @@
 """Serving the spotter from NVIDIA Triton Inference Server. Never imports torch (unless the model
 served is a weights file) and imports PyTriton only in `spotrt serve` (spotrt.serve.pytriton_server).
 
-    protocol.py         the model's tensors (names, types, shapes) and the code that answers a request:
-                        shared by `spotrt serve`, the stock repository's model.py and the client
+    answer.py           how the model answers a request (its tensors: spotrt.formats.triton, which
+                        the client shares): `spotrt serve` and the stock repository's model.py
     pytriton_server.py  `spotrt serve`: the spotter bound as a Triton model through PyTriton
     repository.py       `spotrt export --triton-repo DIR`: a model repository for a stock Triton server
     triton_model.py     the Python-backend model.py written into that repository

@@ -5,7 +5,8 @@
 Each model instance is its own spotter (its own ONNX Runtime session or TensorRT context), loaded
 by spotrt.api.load_spotter exactly as `spotrt run` loads one; Triton's dynamic batcher joins
 requests of the same frame size up to `max_batch` frames, waiting at most `queue_delay_us`, and
-hands each batch to a free instance. The model answers through spotrt.serve.protocol. Triton
+hands each batch to a free instance. The model answers through spotrt.serve.answer (tensors:
+spotrt.formats.triton). Triton
 itself refuses requests whose tensors do not match the declared names, types and shapes, and a
 batch over `max_batch`, with an error response; a request the model cannot answer gets an error
 response too; neither stops the server. It listens on 127.0.0.1 unless `host` says otherwise.
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SpotrtError
-from . import protocol
+from ..formats import triton as tensors
+from .answer import answer_requests
 
 SERVE_EXTRA = "pip install 'spotrt[serve]' (in its own environment: PyTriton pins numpy < 2; see README, serving)"
 
@@ -89,7 +91,7 @@ def make_infer(spotter) -> Callable:
     def infer(requests):
         # PyTriton answers a whole batch or fails it: a request it cannot answer fails the requests
         # Triton batched with it (the stock repository's model.py answers each request apart).
-        results = protocol.answer_requests(spotter, [(r["frames"], r["scale"], r["min_score"]) for r in requests])
+        results = answer_requests(spotter, [(r["frames"], r["scale"], r["min_score"]) for r in requests])
         for r in results:
             if isinstance(r, Exception):
                 raise r
@@ -100,7 +102,7 @@ def make_infer(spotter) -> Callable:
 
 def serve(model=None, backend: str = "auto", device: str = "cpu", threads: int | None = None,
           host: str = "127.0.0.1", grpc_port: int = 8001, http_port: int = 8000, metrics_port: int = 8002,
-          max_batch: int = 8, queue_delay_us: int = 2000, instances: int = 1, name: str = protocol.MODEL_NAME,
+          max_batch: int = 8, queue_delay_us: int = 2000, instances: int = 1, name: str = tensors.MODEL_NAME,
           log_file=None, workspace=None, ready: Callable[[str], None] | None = None,
           stop: threading.Event | None = None) -> None:
     """Serve the spotter until Ctrl-C, SIGTERM or `stop` is set; `ready` gets the line that says where.
@@ -127,8 +129,8 @@ def serve(model=None, backend: str = "auto", device: str = "cpu", threads: int |
     triton = Triton(config=config, workspace=Path(workspace).resolve() if workspace else None)
     try:
         triton.bind(model_name=name, infer_func=[make_infer(s) for s in spotters],
-                    inputs=[Tensor(name=t.name, dtype=t.numpy, shape=t.dims) for t in protocol.INPUTS],
-                    outputs=[Tensor(name=t.name, dtype=t.numpy, shape=t.dims) for t in protocol.OUTPUTS],
+                    inputs=[Tensor(name=t.name, dtype=t.numpy, shape=t.dims) for t in tensors.INPUTS],
+                    outputs=[Tensor(name=t.name, dtype=t.numpy, shape=t.dims) for t in tensors.OUTPUTS],
                     config=ModelConfig(batching=True, max_batch_size=max_batch,
                                        batcher=DynamicBatcher(max_queue_delay_microseconds=queue_delay_us)))
         try:

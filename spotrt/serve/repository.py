@@ -1,6 +1,6 @@
 """`spotrt export --triton-repo DIR`: a model repository for a stock Triton Inference Server.
 
-    DIR/spotrt/config.pbtxt        Python backend, spotrt's tensors (spotrt.serve.protocol),
+    DIR/spotrt/config.pbtxt        Python backend, spotrt's tensors (spotrt.formats.triton),
                                    max batch, dynamic batching, instance group
     DIR/spotrt/1/model.py          spotrt.serve.triton_model: loads the model through spotrt
     DIR/spotrt/1/model.onnx        the exported graph (CPU instances, spotrt's ONNX Runtime backend),
@@ -16,25 +16,25 @@ import shutil
 from pathlib import Path
 
 from ..errors import SpotrtError
-from . import protocol
+from ..formats import triton as tensors
 
 MODEL_PY = Path(__file__).with_name("triton_model.py")
 
 
-def _dims(t: protocol.TensorSpec) -> str:
+def _dims(t: tensors.TensorSpec) -> str:
     return ", ".join(str(d) for d in t.dims)
 
 
 def config_pbtxt(name: str, model_file: str, max_batch: int, queue_delay_us: int, instances: int, gpu: bool,
                  threads: int | None = None) -> str:
     """The model configuration (protobuf text) of a spotrt model in a repository."""
-    def tensors(specs) -> str:
+    def specs_text(specs) -> str:
         return ",\n".join(f'  {{ name: "{t.name}" data_type: TYPE_{"STRING" if t.datatype == "BYTES" else t.datatype}'
                           f" dims: [ {_dims(t)} ] }}" for t in specs)
 
     params = [("spotrt_model", model_file)] + ([("spotrt_threads", str(threads))] if threads else [])
     return (f'name: "{name}"\nbackend: "python"\nmax_batch_size: {max_batch}\n'
-            f"input [\n{tensors(protocol.INPUTS)}\n]\noutput [\n{tensors(protocol.OUTPUTS)}\n]\n"
+            f"input [\n{specs_text(tensors.INPUTS)}\n]\noutput [\n{specs_text(tensors.OUTPUTS)}\n]\n"
             f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}\n"
             f"instance_group [ {{ count: {instances} kind: {'KIND_GPU' if gpu else 'KIND_CPU'} }} ]\n"
             + "".join(f'parameters: {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n' for k, v in params))
@@ -59,18 +59,18 @@ def check_repo_settings(repo, model, max_batch: int, queue_delay_us: int, instan
             raise SpotrtError(f"--triton-model {m}: found a {m.suffix or 'suffix-less'} file, expected an .onnx graph "
                               "or a TensorRT .engine")
         if m.suffix.lower() != ".onnx":
-            from ..export.engine_meta import meta_path, read_metadata
+            from ..formats.engine import meta_path, read_metadata
 
             read_metadata(m)  # the stamp must travel with the engine: without it the model cannot load
             if not meta_path(m).is_file():
                 raise SpotrtError(f"--triton-model {m}: found no {meta_path(m).name}, expected the engine's metadata")
         else:
-            from ..runtime.onnxruntime_backend import _load_proto, read_metadata
+            from ..formats.onnx_graph import SPOTTING_KINDS, load_graph
 
-            read_metadata(_load_proto(m), m)
+            load_graph(m, SPOTTING_KINDS)
 
 
-def write_repository(repo, model, name: str = protocol.MODEL_NAME, max_batch: int = 8, queue_delay_us: int = 2000,
+def write_repository(repo, model, name: str = tensors.MODEL_NAME, max_batch: int = 8, queue_delay_us: int = 2000,
                      instances: int = 1, threads: int | None = None) -> Path:
     """Write `repo/name/` for `model` (an exported .onnx or a TensorRT .engine with its .json) -> its folder."""
     check_repo_settings(repo, model, max_batch, queue_delay_us, instances)
@@ -84,7 +84,7 @@ def write_repository(repo, model, name: str = protocol.MODEL_NAME, max_batch: in
         target = "model.engine" if engine else "model.onnx"
         shutil.copyfile(src, version / target)
         if engine:
-            from ..export.engine_meta import meta_path
+            from ..formats.engine import meta_path
 
             shutil.copyfile(meta_path(src), meta_path(version / target))
         (folder / "config.pbtxt").write_text(config_pbtxt(name, target, max_batch, queue_delay_us, instances,

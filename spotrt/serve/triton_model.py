@@ -7,7 +7,7 @@ spotrt.api.load_spotter, as `spotrt run` does: an engine's .engine.json stamp is
 TensorRT, same GPU, same file) and spotrt's plugins are registered before it is deserialized. A
 model that cannot load fails its load with the one-line reason; the server goes on. Each request
 is answered apart (an error response for one that cannot be), the frames of all valid requests of
-a batch going through the spotter together (spotrt.serve.protocol).
+a batch going through the spotter together (spotrt.serve.answer, spotrt.formats.triton).
 """
 
 import json
@@ -25,12 +25,13 @@ class TritonPythonModel:
         try:
             from spotrt.api import load_spotter
             from spotrt.errors import SpotrtError
-            from spotrt.serve import protocol
+            from spotrt.formats import triton as tensors
+            from spotrt.serve.answer import answer_requests
         except ImportError as exc:
             raise pb_utils.TritonModelException(
                 f"spotrt: {exc.name or exc} is not installed in Triton's Python, expected pip install 'spotrt[onnx]' "
                 "there (TensorRT's bindings too for an engine)") from None
-        self.protocol = protocol
+        self.tensors, self.answer_requests = tensors, answer_requests
         threads = int(params.get("spotrt_threads") or 0) or None
         try:
             self.spotter = load_spotter(path, "auto", threads=threads)
@@ -41,15 +42,15 @@ class TritonPythonModel:
         inputs = []
         for request in requests:
             inputs.append(tuple(pb_utils.get_input_tensor_by_name(request, t.name).as_numpy()
-                                for t in self.protocol.INPUTS))
+                                for t in self.tensors.INPUTS))
         responses = []
-        for result in self.protocol.answer_requests(self.spotter, inputs):
+        for result in self.answer_requests(self.spotter, inputs):
             if isinstance(result, Exception):
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(
                     f"RequestError: {result}")))
                 continue
             tensors = [pb_utils.Tensor(t.name, result[t.name].astype(t.numpy) if t.datatype != "BYTES"
-                                       else result[t.name]) for t in self.protocol.OUTPUTS]
+                                       else result[t.name]) for t in self.tensors.OUTPUTS]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
         return responses
 

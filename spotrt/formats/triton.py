@@ -1,4 +1,5 @@
-"""The served spotter's tensors, and the code that answers one request (NumPy only: no torch, no Triton).
+"""The tensors of spotrt's Triton model (NumPy only: the server, the stock repository's model.py and the
+client share them; no torch, no Triton).
 
 A request holds a batch of frames; Triton's dynamic batcher joins requests of the same frame size:
 
@@ -12,9 +13,8 @@ A request holds a batch of frames; Triton's dynamic batcher joins requests of th
              det_scores FP32   [n, K]        detection probability
              rec_scores FP32   [n, K]        mean character probability
 
-K is the largest count in the request (at least 1); slots past a frame's count are padding. The
-server preprocesses, runs and postprocesses exactly as `spotrt run` does locally (same letterbox,
-same graph, same thresholds and NMS), so a frame gets the same words from either.
+K is the largest count in the request (at least 1); slots past a frame's count are padding. How the
+server reads the frames: spotrt.serve.answer.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..api import SCALE_RANGE
-from ..imageops import preprocess
-from ..postprocess import SpottedWord, note_capped_scale_once, words_of
+from ..options import SCALE_RANGE
+from ..postprocess import SpottedWord
 
 MODEL_NAME = "spotrt"
 MODEL_DEFAULT_SCORE = -1.0  # min_score below 0: the model's own word_score_thresh
@@ -73,47 +72,6 @@ def check_request(frames: np.ndarray, scale: np.ndarray, min_score: np.ndarray) 
         raise RequestError(f"input min_score: found {bad[0]}, expected at most 1 (below 0: the model's own)")
 
 
-def _cfg_for(cfg, min_score: float):
-    return cfg if min_score < 0 else cfg.replace(word_score_thresh=float(min_score))
-
-
-def spot_frames(spotter, frames, scales, min_scores) -> list[list[SpottedWord]]:
-    """Words in each frame, through the spotter's fixed batch (`run`) when it has one, else `spot`.
-
-    The same steps as the local pipeline (spotrt.runtime.pipeline): letterbox with `preprocess`,
-    the graph or engine on a zero-padded batch of its size, `words_of` with the frame's threshold.
-    """
-    cfgs = [_cfg_for(spotter.cfg, float(m)) for m in min_scores]
-    if not (callable(getattr(spotter, "run", None)) and hasattr(spotter, "input_size") and hasattr(spotter, "batch")):
-        out = []
-        for frame, s, cfg in zip(frames, scales, cfgs):  # torch: one frame per call, it preprocesses inside
-            spotter.scale, keep = float(s), spotter.cfg
-            spotter.cfg = cfg
-            try:
-                out.append(spotter.spot(frame))
-            finally:
-                spotter.cfg = keep
-        return out
-    prepped = []
-    for frame, s in zip(frames, scales):
-        x, lb = preprocess(frame, spotter.cfg.mean, spotter.cfg.std, spotter.input_size, multiple=32, fixed=True,
-                           scale=float(s))
-        note_capped_scale_once(spotter, float(s), lb, spotter.input_size)
-        prepped.append((x, lb))
-    words: list[list[SpottedWord]] = []
-    n = int(spotter.batch)
-    for start in range(0, len(prepped), n):
-        part = prepped[start:start + n]
-        x = np.zeros((n, *part[0][0].shape), dtype=np.float32)
-        for i, (xi, _) in enumerate(part):
-            x[i] = xi
-        raw = spotter.run(x)
-        for i, (_, lb) in enumerate(part):
-            words.append(words_of(cfgs[start + i], raw["boxes"][i], raw["scores"][i], raw["tokens"][i],
-                                  raw["token_probs"][i], int(raw["count"][i]), lb))
-    return words
-
-
 def pack_words(words: list[list[SpottedWord]]) -> dict[str, np.ndarray]:
     """Each frame's words -> the OUTPUTS tensors (padded to the largest count, at least 1)."""
     n, k = len(words), max(1, max((len(w) for w in words), default=0))
@@ -145,38 +103,5 @@ def unpack_words(out: dict[str, np.ndarray]) -> list[list[SpottedWord]]:
     return frames
 
 
-def answer(spotter, frames: np.ndarray, scale: np.ndarray, min_score: np.ndarray) -> dict[str, np.ndarray]:
-    """One request's inputs -> its outputs; RequestError (one line) for inputs it cannot answer."""
-    return answer_requests(spotter, [(frames, scale, min_score)])[0]
-
-
-def answer_requests(spotter, requests) -> list:
-    """Several requests' (frames, scale, min_score) -> for each, its outputs or its RequestError.
-
-    The frames of every valid request go through the spotter together, so a graph or engine with a
-    batch above 1 is filled across requests (what Triton's dynamic batcher gathered).
-    """
-    results: list = []
-    frames, scales, scores, sizes = [], [], [], []
-    for f, s, m in requests:
-        try:
-            check_request(f, s, m)
-        except RequestError as exc:
-            results.append(exc)
-            continue
-        results.append(None)
-        frames.extend(f)
-        scales.extend(s.reshape(-1))
-        scores.extend(m.reshape(-1))
-        sizes.append(len(f))
-    words = spot_frames(spotter, frames, scales, scores) if frames else []
-    start, k = 0, 0
-    for i, r in enumerate(results):
-        if r is None:
-            results[i] = pack_words(words[start:start + sizes[k]])
-            start, k = start + sizes[k], k + 1
-    return results
-
-
 __all__ = ["MODEL_NAME", "MODEL_DEFAULT_SCORE", "INPUTS", "OUTPUTS", "TensorSpec", "RequestError", "check_request",
-           "spot_frames", "pack_words", "unpack_words", "answer", "answer_requests"]
+           "pack_words", "unpack_words"]
