@@ -161,6 +161,36 @@ def test_the_word_threshold_travels_with_the_request(server, videos, local_words
     assert 0 < kept < len(scores)
 
 
+def test_two_live_cameras_on_the_server(server, exported_small, tmp_path):
+    """Two RTSP streams (a real RTSP server on 127.0.0.1, real time) read through the server: every
+    frame index once per stream, read or dropped with a live reason, and each frame read gets the
+    words the local backend reads in the same frame of the file."""
+    from runtime_helpers import RtspServer, require_gst, write_h264
+
+    require_gst("x264enc", "avdec_h264", "rtspsrc", "parsebin")
+    clip = write_h264(tmp_path / "cams.mp4", [frame_image(i) for i in range(30)])
+    local = tmp_path / "local.jsonl"
+    assert main(["run", str(clip), "--model", str(exported_small[1]["plugin"]), "--jsonl", str(local),
+                 "--min-score", "0", "--source-backend", "gst", "--quiet"]) == 0
+    words = {r["frame"]: [(w["text"], w["score"], w["box"]) for w in r["words"]] for r in records(local).values()}
+    assert sum(map(len, words.values())) > 0
+    cams = RtspServer(clip).start()
+    try:
+        out = tmp_path / "cams.jsonl"
+        assert main(["run", cams.url, cams.url, "--server", server.url, "--jsonl", str(out), "--min-score", "0",
+                     "--source-backend", "gst", "--reconnect-timeout", "10", "--quiet"]) == 0
+    finally:
+        cams.close()
+    recs = records(out)
+    for stream in (0, 1):
+        got = {i: r for (s, i), r in recs.items() if s == stream}
+        assert sorted(got) == list(range(30))
+        read = [i for i, r in got.items() if "words" in r]
+        assert len(read) >= 5 and all(r["dropped"].startswith("live:") for r in got.values() if "dropped" in r)
+        for i in read:
+            assert [(w["text"], w["score"], w["box"]) for w in got[i]["words"]] == words[i], (stream, i)
+
+
 def test_bad_requests_get_error_responses_and_the_server_keeps_serving(server):
     import tritonclient.grpc as gc
     from tritonclient.utils import InferenceServerException
