@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import SpotrtError
 from ..formats import triton as tensors
+from ..runner import Runner, TensorSpec, check_feed
 
 CONNECTION_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED")
 DROP_LOST = "server: lost in flight"
@@ -101,8 +102,9 @@ def lost_connection(error) -> bool:
             or "not found" in one_line(error) or "not ready" in one_line(error))
 
 
-class TritonSpotter:
-    """A spotter on a Triton server (the runner interface: `spot`, `pipeline_adapter`, `close`)."""
+class TritonSpotter(Runner):
+    """A spotter on a Triton server: a Runner (spotrt/runner.py) whose `infer` sends the served model's
+    tensors (spotrt.formats.triton) and whose pipeline stages keep several requests in flight."""
 
     name = "triton"
 
@@ -120,12 +122,29 @@ class TritonSpotter:
         self.client = None
         self.adapter: RemoteBackend | None = None
         self.reconnects = 0
-        self.max_batch = self._connect()
+        self.load()
+
+    def describe(self) -> str:
+        return f"server {self.url} model {self.model}"
 
     # -- connection ---------------------------------------------------------------------------------
+    def _load(self) -> None:
+        self.batch = self._connect()  # the server's max batch: frames one request may hold
+
+    def _close(self) -> None:
+        self._drop_client()
+
+    def _drop_client(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # closing a channel to a server that is gone: nothing left to free
+                pass
+
     def _connect(self) -> int:
         """A new client; SpotrtError (one line) unless the server is up and the model is spotrt's and ready."""
-        self.close()
+        self._drop_client()
         where = f"server {self.url}"
         self.client = self.grpc.InferenceServerClient(self.address)
         wait = min(self.timeout, 5.0)
@@ -155,7 +174,7 @@ class TritonSpotter:
                               f"expected spotrt's model (inputs {want_in}, outputs {sorted(want_out)}, batching on)")
         return max_batch
 
-    def reconnect(self, why: str, stop: threading.Event | None = None) -> None:
+    def reconnect(self, why: str) -> None:
         """Wait for the server to be back (new client, model ready and spotrt's), with backoff; one line when
         it is not back within `timeout` seconds."""
         self.log(f"server {self.url}: lost ({why}); reconnecting")
@@ -169,60 +188,57 @@ class TritonSpotter:
                 self.reconnects += 1
                 self.log(f"server {self.url}: reconnected after {time.monotonic() - t0:.1f} s")
                 return
-            if time.monotonic() - t0 + wait > self.timeout or (stop is not None and stop.is_set()):
+            if time.monotonic() - t0 + wait > self.timeout:
                 raise SpotrtError(f"server {self.url}: not back after {time.monotonic() - t0:.0f} s ({last}), expected "
                                   f"the server to come back within --server-timeout {self.timeout:g} s")
             time.sleep(wait)
             wait = min(BACKOFF[1], wait * 2)
 
-    def close(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing a channel to a server that is gone: nothing left to free
-                pass
+    # -- requests ---------------------------------------------------------------------------------
+    def input_specs(self) -> dict[str, TensorSpec]:
+        """The served model's inputs: n frames of any one size, a scale and a threshold for each."""
+        return {t.name: TensorSpec(t.name, np.dtype(t.numpy), (None, *(None if d < 0 else d for d in t.dims)))
+                for t in tensors.INPUTS}
 
-    # -- requests -----------------------------------------------------------------------------------
-    def _inputs(self, image: np.ndarray) -> list:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise SpotrtError(f"image: found shape {image.shape} dtype {image.dtype}, expected (H,W,3) uint8 BGR")
-        values = {"frames": np.ascontiguousarray(image)[None],
-                  "scale": np.array([[self.scale]], np.float32),
-                  "min_score": np.array([[tensors.MODEL_DEFAULT_SCORE if self.min_score is None else self.min_score]],
-                                        np.float32)}
+    def feed(self, images) -> dict[str, np.ndarray]:
+        """BGR frames of one size -> the request's inputs (this runner's scale and threshold for each)."""
+        frames = np.stack([np.ascontiguousarray(im) for im in images])
+        n = len(frames)
+        score = tensors.MODEL_DEFAULT_SCORE if self.min_score is None else self.min_score
+        return {"frames": frames, "scale": np.full((n, 1), self.scale, np.float32),
+                "min_score": np.full((n, 1), score, np.float32)}
+
+    def _request(self, feed: dict[str, np.ndarray]) -> list:
         inputs = []
         for spec in tensors.INPUTS:
-            t = self.grpc.InferInput(spec.name, list(values[spec.name].shape), spec.datatype)
-            t.set_data_from_numpy(values[spec.name])
+            t = self.grpc.InferInput(spec.name, list(feed[spec.name].shape), spec.datatype)
+            t.set_data_from_numpy(feed[spec.name])
             inputs.append(t)
         return inputs
 
-    def submit(self, image: np.ndarray, pending: _Pending) -> None:
-        self.client.async_infer(self.model, self._inputs(image), callback=pending.done,
-                                client_timeout=self.timeout)
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            result = self.client.infer(self.model, self._request(feed), client_timeout=self.timeout)
+        except self.Error as exc:
+            raise SpotrtError(f"{self.describe()}: {status_code(exc)} {one_line(exc)}") from None
+        return {t.name: result.as_numpy(t.name) for t in tensors.OUTPUTS}
 
-    def words(self, result) -> list:
+    def submit(self, image: np.ndarray, pending: _Pending) -> None:
+        feed = self.feed([image])
+        check_feed(feed, self.input_specs(), self.describe())
+        self.client.async_infer(self.model, self._request(feed), callback=pending.done, client_timeout=self.timeout)
+
+    def words_of_result(self, result) -> list:
         return tensors.unpack_words({t.name: result.as_numpy(t.name) for t in tensors.OUTPUTS})[0]
 
-    def spot(self, image: np.ndarray) -> list:
-        """The words in one BGR frame (waits for them); SpotrtError (one line) on an error response."""
-        try:
-            result = self.client.infer(self.model, self._inputs(image), client_timeout=self.timeout)
-        except self.Error as exc:
-            raise SpotrtError(f"server {self.url}: model {self.model}: {status_code(exc)} {one_line(exc)}") from None
-        return self.words(result)
+    def spot_many(self, images) -> list:
+        """Words of each BGR frame, one request per frame (frames may differ in size)."""
+        return [tensors.unpack_words(self.infer(self.feed([im])))[0] for im in images]
 
     def pipeline_adapter(self) -> "RemoteBackend":
         """What spotrt.runtime.pipeline drives instead of a local model (kept as `.adapter`: its counts)."""
         self.adapter = RemoteBackend(self)
         return self.adapter
-
-    def __enter__(self) -> "TritonSpotter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class RemoteBackend:
@@ -291,7 +307,7 @@ class RemoteBackend:
             self._errors_in_a_row = 0
             with self._lock:
                 self.answered += 1
-            return self.spotter.words(pending.result)
+            return self.spotter.words_of_result(pending.result)
         code = status_code(pending.error) or type(pending.error).__name__
         if lost_connection(pending.error):
             reason = f"{DROP_LOST} ({code})"

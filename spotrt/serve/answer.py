@@ -10,48 +10,34 @@ from __future__ import annotations
 import numpy as np
 
 from ..formats.triton import RequestError, check_request, pack_words
-from ..imageops import preprocess
-from ..postprocess import SpottedWord, note_capped_scale_once, words_of
+from ..postprocess import SpottedWord, words_of
 
 
 def _cfg_for(cfg, min_score: float):
     return cfg if min_score < 0 else cfg.replace(word_score_thresh=float(min_score))
 
 
-def spot_frames(spotter, frames, scales, min_scores) -> list[list[SpottedWord]]:
-    """Words in each frame, through the spotter's fixed batch (`run`) when it has one, else `spot`.
-
-    The same steps as the local pipeline (spotrt.runtime.pipeline): letterbox with `preprocess`,
-    the graph or engine on a zero-padded batch of its size, `words_of` with the frame's threshold.
-    """
-    cfgs = [_cfg_for(spotter.cfg, float(m)) for m in min_scores]
-    if not (callable(getattr(spotter, "run", None)) and hasattr(spotter, "input_size") and hasattr(spotter, "batch")):
-        out = []
-        for frame, s, cfg in zip(frames, scales, cfgs):  # torch: one frame per call, it preprocesses inside
-            spotter.scale, keep = float(s), spotter.cfg
-            spotter.cfg = cfg
-            try:
-                out.append(spotter.spot(frame))
-            finally:
-                spotter.cfg = keep
-        return out
+def spot_frames(runner, frames, scales, min_scores) -> list[list[SpottedWord]]:
+    """Words in each frame through the runner's shared path (spotrt/runner.py: prepare -> stack ->
+    run -> words, the local pipeline's steps), at each frame's scale and word threshold; frames go
+    `runner.batch` to a network call (consecutive frames of one prepared size)."""
     prepped = []
     for frame, s in zip(frames, scales):
-        x, lb = preprocess(frame, spotter.cfg.mean, spotter.cfg.std, spotter.input_size, multiple=32, fixed=True,
-                           scale=float(s))
-        note_capped_scale_once(spotter, float(s), lb, spotter.input_size)
-        prepped.append((x, lb))
+        runner.scale = float(s)
+        prepped.append(runner.prepare(frame))
+    cfgs = [_cfg_for(runner.cfg, float(m)) for m in min_scores]
     words: list[list[SpottedWord]] = []
-    n = int(spotter.batch)
-    for start in range(0, len(prepped), n):
-        part = prepped[start:start + n]
-        x = np.zeros((n, *part[0][0].shape), dtype=np.float32)
-        for i, (xi, _) in enumerate(part):
-            x[i] = xi
-        raw = spotter.run(x)
-        for i, (_, lb) in enumerate(part):
-            words.append(words_of(cfgs[start + i], raw["boxes"][i], raw["scores"][i], raw["tokens"][i],
-                                  raw["token_probs"][i], int(raw["count"][i]), lb))
+    start = 0
+    while start < len(prepped):
+        stop = start + 1
+        while stop < len(prepped) and stop - start < runner.batch and prepped[stop][0].shape == prepped[start][0].shape:
+            stop += 1
+        out = runner.run(runner.stack([x for x, _ in prepped[start:stop]]))
+        for i in range(start, stop):
+            o = {k: v[i - start] for k, v in out.items()}
+            words.append(words_of(cfgs[i], o["boxes"], o["scores"], o["tokens"], o["token_probs"], int(o["count"]),
+                                  prepped[i][1]))
+        start = stop
     return words
 
 
