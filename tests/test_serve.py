@@ -102,6 +102,39 @@ def test_server_url_must_be_grpc_host_port(url):
         parse_server_url(url)
 
 
+def test_failed_requests_become_dropped_records_with_their_reason():
+    """What the client does with each kind of failed request (the real exception type of tritonclient)."""
+    pytest.importorskip("tritonclient.grpc")
+    from types import SimpleNamespace
+
+    from tritonclient.utils import InferenceServerException
+
+    from spotrt.runtime.triton_backend import DROP_ERROR, DROP_LOST, MAX_ERRORS_IN_A_ROW, RemoteBackend, _Pending
+
+    said = []
+    spotter = SimpleNamespace(in_flight=2, url="grpc://127.0.0.1:1", model="spotrt", timeout=1.0, log=said.append,
+                              words_of_result=lambda result: ["a word"])
+    backend = RemoteBackend(spotter)
+
+    def post(error, result=None):
+        pending = _Pending()
+        pending.done(result, error)
+        r = SimpleNamespace(raw=pending, frame=SimpleNamespace(dropped=None, index=7, stream=1))
+        return backend.post(r), r.frame.dropped
+
+    lost = InferenceServerException("Socket closed", status="StatusCode.UNAVAILABLE")
+    assert post(lost) == ([], f"{DROP_LOST} (UNAVAILABLE)")
+    assert post(None, result=object()) == (["a word"], None)
+    model_error = InferenceServerException("Traceback ...\nRequestError: input scale: found 9.0, expected 0.1 to 4.0",
+                                           status="StatusCode.INTERNAL")
+    for _ in range(MAX_ERRORS_IN_A_ROW - 1):
+        assert post(model_error) == ([], DROP_ERROR)
+    assert len(said) == 1 and "input scale: found 9.0" in said[0] and "frame 7 of stream 1 dropped" in said[0]
+    with pytest.raises(SpotrtError, match=f"{MAX_ERRORS_IN_A_ROW} frames in a row"):
+        post(model_error)
+    assert backend.answered == 1 and backend.lost == {f"{DROP_LOST} (UNAVAILABLE)": 1, DROP_ERROR: MAX_ERRORS_IN_A_ROW - 1}
+
+
 @pytest.mark.parametrize("args, words", [
     (["--max-batch", "0"], "--max-batch: found 0"),
     (["--instances", "0"], "--instances: found 0"),

@@ -4,6 +4,9 @@
     words = spotter.spot(frame)                                # one frame, waits for its words
     run_stream(["cam.mp4", "rtsp://cam2/live"], spotter=spotter)   # several requests on their way per stream
 
+A Runner (spotrt/runner.py): constructing it connects and checks the served model; `infer(feed)`
+sends one request of the served tensors (names, dtypes and shapes checked first); `close()`.
+
 The server is `spotrt serve` or a stock Triton with a repository from `spotrt export --triton-repo`;
 both answer the tensors of spotrt.formats.triton and read each frame exactly as the local backends
 do (same letterbox, graph and thresholds), so the words are the same. The client sends each frame
