@@ -325,6 +325,13 @@ def test_triton_repo_loads_in_the_bundled_tritonserver_and_reads_like_local(expo
     (broken / "model.py").write_text((repo / "spotrt" / "1" / "model.py").read_text())
     (broken / "model.onnx").write_bytes(b"not onnx")
     (repo / "broken" / "config.pbtxt").write_text(config.replace('name: "spotrt"', 'name: "broken"'))
+    # A third model that loads but is not spotrt's (other input shapes): the client refuses it in one line.
+    other = repo / "other" / "1"
+    other.mkdir(parents=True)
+    (other / "model.py").write_text((repo / "spotrt" / "1" / "model.py").read_text())
+    (other / "model.onnx").write_bytes((repo / "spotrt" / "1" / "model.onnx").read_bytes())
+    (repo / "other" / "config.pbtxt").write_text(config.replace('name: "spotrt"', 'name: "other"')
+                                                 .replace("dims: [ -1, -1, 3 ]", "dims: [ -1, -1, 4 ]"))
     srv = BundledTritonServer(repo, py).start()
     try:
         out = tmp_path / "repo.jsonl"
@@ -334,6 +341,9 @@ def test_triton_repo_loads_in_the_bundled_tritonserver_and_reads_like_local(expo
         capsys.readouterr()
         assert main(["run", str(videos[0]), "--server", srv.url, "--server-model", "broken", "--quiet"]) == 1
         assert "model broken is not ready" in one_error_line(capsys)
+        assert main(["run", str(videos[0]), "--server", srv.url, "--server-model", "other", "--quiet"]) == 1
+        line = one_error_line(capsys)
+        assert "model other: found inputs" in line and "expected spotrt's model" in line
         assert "spotrt: model" in srv.log() and "not an ONNX file" in srv.log()  # the load's one-line reason
     finally:
         srv.stop()
