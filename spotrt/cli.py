@@ -301,11 +301,7 @@ def _triton_batching_args(p: argparse.ArgumentParser) -> None:
                    help="Triton model: instances, each its own runner, that take batches in parallel (default 1)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="spotrt", description="End-to-end scene text spotting for Jetson.")
-    p.add_argument("--version", action="version", version=f"spotrt {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_spot(sub) -> None:
     s = sub.add_parser("spot", help="detect and read words in images or folders of images")
     s.add_argument("inputs", nargs="+", metavar="INPUT")
     _model_args(s)
@@ -316,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_spot)
 
+
+def _add_read(sub) -> None:
     r = sub.add_parser("read", help="recognize word crops (each crop is one word)")
     r.add_argument("crops", nargs="+", metavar="CROP")
     _model_args(r)
@@ -323,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_read)
 
+
+def _add_eval(sub) -> None:
     e = sub.add_parser("eval", help="score a model (ICDAR 2015 protocol or held-out synthetic scenes)")
     e.add_argument("--data", default=None, help="ICDAR 2015 folder with images/, gt/, lexicons/")
     e.add_argument("--synthetic", type=int, default=0, metavar="N", help="score on N held-out synthetic scenes instead")
@@ -343,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     _scale_arg(e)
     e.set_defaults(func=cmd_eval)
 
+
+def _add_train(sub) -> None:
     D = TrainConfig(out="")  # the one source of the defaults
     t = sub.add_parser("train", help="train a spotter on synthetic scenes (resumable)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, state.json")
@@ -400,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every)
     t.set_defaults(func=cmd_train)
 
+
+def _add_export(sub) -> None:
     x = sub.add_parser("export", help="export weights to ONNX: plugin graph, portable graph and read graph")
     x.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
     x.add_argument("--out", default="export", help="folder (model.onnx, model.portable.onnx, model.read.onnx) "
@@ -418,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     _triton_batching_args(x)
     x.set_defaults(func=cmd_export)
 
+
+def _add_check(sub) -> None:
     c = sub.add_parser("check", help="compare torch, the plugin graph and the portable graph on the same inputs")
     c.add_argument("--model", default=None, help="weights file (.safetensors); default: the shipped model")
     c.add_argument("--images", default=None, metavar="DIR", help="images to compare on")
@@ -427,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     c.set_defaults(func=cmd_check)
 
+
+def _add_calibrate(sub) -> None:
     cb = sub.add_parser("calibrate", help="INT8: activation ranges on representative frames -> Q/DQ graph")
     cb.add_argument("--onnx", required=True, help="exported float graph (model.portable.onnx or model.onnx)")
     src = cb.add_mutually_exclusive_group()
@@ -443,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     cb.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     cb.set_defaults(func=cmd_calibrate)
 
+
+def _add_build(sub) -> None:
     bd = sub.add_parser("build", help="build a TensorRT engine (fp32, fp16, int8) and its .json metadata")
     bd.add_argument("--onnx", required=True, help="exported graph; a Q/DQ graph from calibrate for int8")
     bd.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
@@ -459,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--verbose", action="store_true", help="TensorRT's INFO log")
     bd.set_defaults(func=cmd_build)
 
+
+def _add_bench(sub) -> None:
     bn = sub.add_parser("bench", help="latency per stage, throughput, memory, FLOPs; side-by-side comparisons; "
                                       "Jetson estimates")
     bn.add_argument("--model", default=None, help="weights file (.safetensors), exported from and calibrated by bench "
@@ -488,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--quiet", action="store_true", help="no progress lines")
     bn.set_defaults(func=cmd_bench)
 
+
+def _add_demo(sub) -> None:
     d = sub.add_parser("demo", help="read text in the project's own sample stream and write an annotated video")
     d.add_argument("--model", default=None)
     d.add_argument("--output", default="demo_out/demo.mp4")
@@ -495,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--frames", type=int, default=90)
     d.set_defaults(func=cmd_demo)
 
+
+def _add_run(sub) -> None:
     rn = sub.add_parser("run", help="read text in video files, cameras and streams (JSONL, annotated video, window)")
     rn.add_argument("sources", nargs="+", metavar="SOURCE",
                     help="video file (or file://), folder of images, camera index or /dev/videoN, rtsp:// or "
@@ -531,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "to come back before giving up (default 30)")
     rn.set_defaults(func=cmd_run)
 
+
+def _add_serve(sub) -> None:
     sv = sub.add_parser("serve", help="serve the spotter from Triton Inference Server (PyTriton): dynamic batching, "
                                       "model instances, gRPC/HTTP, Prometheus metrics")
     _model_args(sv)
@@ -547,6 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "when the server stops)")
     _triton_batching_args(sv)
     sv.set_defaults(func=cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spotrt", description="End-to-end scene text spotting for Jetson.")
+    p.add_argument("--version", action="version", version=f"spotrt {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_spot, _add_read, _add_eval, _add_train, _add_export, _add_check, _add_calibrate, _add_build,
+                _add_bench, _add_demo, _add_run, _add_serve):  # one function per subcommand, in --help order
+        add(sub)
     return p
 
 
