@@ -567,8 +567,15 @@ def _add_serve(sub) -> None:
     sv.set_defaults(func=cmd_serve)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage mistakes are one SpotrtError line (exit 1 through main), not usage text and exit 2."""
+
+    def error(self, message):
+        raise SpotrtError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="spotrt", description="End-to-end scene text spotting for Jetson.")
+    p = _Parser(prog="spotrt", description="End-to-end scene text spotting for Jetson.")
     p.add_argument("--version", action="version", version=f"spotrt {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_add_spot, _add_read, _add_eval, _add_train, _add_export, _add_check, _add_calibrate, _add_build,
@@ -585,7 +592,11 @@ EXTRA_OF = {"torch": "train", "PIL": "train", "wordfreq": "train", "onnx": "runt
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SpotrtError as exc:
+        print(f"spotrt: error: {exc}", file=sys.stderr)
+        return 1
     if args.command == "eval" and not (args.submission or args.synthetic or args.data or args.crops
                                        or args.synthetic_crops):
         print("spotrt: error: eval: found no --data, --synthetic, --crops, --synthetic-crops or --submission, "

@@ -11,6 +11,8 @@ import time
 import cv2
 import numpy as np
 
+from .errors import SpotrtError
+
 
 FRAME_SIZE = (360, 640)  # height, width
 SCENE_SEED = 2017
@@ -60,6 +62,8 @@ def run_demo(model=None, output="demo_out/demo.mp4", jsonl="demo_out/demo.jsonl"
     from .runtime.sources import IterableSource
     from .runtime.stream import run_stream
 
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise SpotrtError(f"demo --frames: found {frames}, expected a number of frames >= 1")
     spotter = load_spotter(model, backend)
     printer = _PrintReadings()
     source = IterableSource(sample_stream(frames), name="demo stream", fps=15.0)

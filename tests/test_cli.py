@@ -1,5 +1,6 @@
 """The CLI's error paths: one line naming the thing, exit code 1, no traceback, nothing lost."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -263,14 +264,31 @@ def _bad_inputs(tmp_path, image_dir, weights):
         (["export", "--model", tmp_path / "none.safetensors", "--out", tmp_path / "e"], "file not found"),
         (["train", "--out", tmp_path / "t", "--real-scenes", "1"], "train --real-scenes: found no --scene-root"),
         (["train", "--out", tmp_path / "t", "--paste-share", "1.5"], "train --paste-share: found 1.5"),
+        (["train", "--out", tmp_path / "t", "--steps", "many"], "spotrt train: argument --steps: invalid int value"),
+        (["check", "--model", tmp_path / "none.safetensors"], "file not found"),
+        (["calibrate", "--out", tmp_path / "q.onnx"], "spotrt calibrate: the following arguments are required: --onnx"),
+        (["calibrate", "--onnx", tmp_path / "none.onnx", "--out", tmp_path / "q.onnx"], "none.onnx"),
+        (["build", "--onnx", tmp_path / "none.onnx"], "none.onnx"),
+        (["bench", "--input-size", "100x100"], "--input-size: found 100x100, expected HEIGHTxWIDTH"),
+        (["bench", "--batch", "0"], "--batch: found '0', expected an integer in [1, 64]"),
+        (["run", tmp_path / "none.mp4"], "none.mp4: no such file or folder"),
+        (["serve", "--max-batch", "0"], "serve --max-batch: found 0, expected a number of frames >= 1"),
+        (["demo", "--frames", "-3"], "demo --frames: found -3, expected a number of frames >= 1"),
+        (["spot"], "spotrt spot: the following arguments are required: INPUT"),
+        (["nonsense"], "spotrt: argument command: invalid choice: 'nonsense'"),
     ]
 
 
 def test_bad_input_table(tmp_path, image_dir, untrained_weights, capsys):
     import os
 
+    from spotrt.cli import build_parser
+
+    table = _bad_inputs(tmp_path, image_dir, untrained_weights)
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) <= {str(argv[0]) for argv, _ in table}, "every subcommand has a bad input in the table"
     failures = []
-    for argv, words in _bad_inputs(tmp_path, image_dir, untrained_weights):
+    for argv, words in table:
         argv = [str(a) for a in argv]
         if "cannot be written" in words and os.access(str(tmp_path / "ro"), os.W_OK):
             # running as root: a read-only folder is writable; a path under a regular file is not
