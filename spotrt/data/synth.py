@@ -537,6 +537,22 @@ class SynthGenerator:
             style["squeeze"] = float(xr.uniform(0.55, 1.3))
         return style
 
+    def _find_spot(self, rng, lw, lh, level, scene_hw, text_h, quad_local, occ):
+        """Up to 6 tries at a warp of a (lh, lw) word layer that lands inside the scene on free ground
+        -> (homography, extent, quad), or None."""
+        Hs, Ws = scene_hw
+        for _ in range(6):
+            g = self._homography(rng, lw, lh, level, scene_hw, text_h)
+            if g is None:
+                return None
+            Hm, ext = g
+            quad = self._apply(Hm, quad_local)
+            if quad.min() < 0 or (quad[:, 0] >= Ws).any() or (quad[:, 1] >= Hs).any():
+                continue
+            if occ.free(ext, pad=2):
+                return Hm, ext, quad
+        return None
+
     def _place_synth_word(self, rng, canvas, occ, level, text_h, scene_hw, min_contrast_scale=1.0, xr=None):
         p = _P[level]
         shown, label = self._text(rng)
@@ -555,19 +571,10 @@ class SynthGenerator:
         lh, lw = tmask.shape
         x0, y0, x1, y1 = box
         quad_local = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
-        for _ in range(6):
-            g = self._homography(rng, lw, lh, level, scene_hw, text_h)
-            if g is None:
-                return None  # too large: let the caller pick a smaller size
-            Hm, ext = g
-            quad = self._apply(Hm, quad_local)
-            Hs, Ws = scene_hw
-            if quad.min() < 0 or (quad[:, 0] >= Ws).any() or (quad[:, 1] >= Hs).any():
-                continue
-            if occ.free(ext, pad=2):
-                break
-        else:
-            return None
+        spot = self._find_spot(rng, lw, lh, level, scene_hw, text_h, quad_local, occ)
+        if spot is None:
+            return None  # too large or no free place: let the caller pick a smaller size
+        Hm, ext, quad = spot
         # colours against what lies under the word now
         xs0, ys0 = max(int(ext[:, 0].min()), 0), max(int(ext[:, 1].min()), 0)
         xs1, ys1 = int(np.ceil(ext[:, 0].max())), int(np.ceil(ext[:, 1].max()))
@@ -656,19 +663,10 @@ class SynthGenerator:
         layer[..., 3] = edge
         layer[..., :3] *= edge[..., None]
         quad_local = q + pad
-        for _ in range(6):
-            g = self._homography(rng, lw, lh, level, scene_hw, text_h)
-            if g is None:
-                return None
-            Hm, ext = g
-            quad = self._apply(Hm, quad_local)
-            Hs, Ws = scene_hw
-            if quad.min() < 0 or (quad[:, 0] >= Ws).any() or (quad[:, 1] >= Hs).any():
-                continue
-            if occ.free(ext, pad=2):
-                break
-        else:
-            return None
+        spot = self._find_spot(rng, lw, lh, level, scene_hw, text_h, quad_local, occ)
+        if spot is None:
+            return None  # too large or no free place: let the caller pick a smaller size
+        Hm, ext, quad = spot
         self._composite(canvas, Hm, layer, ext, level)
         occ.take(ext, pad=1)
         return Word(quad=_order_quad(quad.astype(np.float32)), text=label)

@@ -27,6 +27,7 @@ from typing import Callable
 from ..errors import SpotrtError
 from ..formats import triton as tensors
 from .answer import answer_requests
+from .repository import check_batching
 
 SERVE_EXTRA = "pip install 'spotrt[serve]' (in its own environment: PyTriton pins numpy < 2; see README, serving)"
 
@@ -49,12 +50,7 @@ def check_settings(host: str, ports: dict[str, int], max_batch: int, queue_delay
             raise SpotrtError(f"serve {flag}: found {port}, expected a port from 1 to 65535")
     if len(set(ports.values())) != len(ports):
         raise SpotrtError(f"serve ports: found {sorted(ports.values())}, expected three different ports")
-    if max_batch < 1:
-        raise SpotrtError(f"serve --max-batch: found {max_batch}, expected a number of frames >= 1")
-    if queue_delay_us < 0:
-        raise SpotrtError(f"serve --queue-delay-us: found {queue_delay_us}, expected microseconds >= 0")
-    if instances < 1:
-        raise SpotrtError(f"serve --instances: found {instances}, expected a number of model instances >= 1")
+    check_batching(max_batch, queue_delay_us, instances, "serve")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise SpotrtError(f"serve --name: found {name!r}, expected letters, digits, '.', '_' or '-'")
     for flag, port in ports.items():

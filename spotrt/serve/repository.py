@@ -40,14 +40,20 @@ def config_pbtxt(name: str, model_file: str, max_batch: int, queue_delay_us: int
             + "".join(f'parameters: {{ key: "{k}" value: {{ string_value: "{v}" }} }}\n' for k, v in params))
 
 
+def check_batching(max_batch: int, queue_delay_us: int, instances: int, command: str = "") -> None:
+    """The Triton model's dynamic batching and instances (`spotrt serve` and `export --triton-repo`)."""
+    flag = f"{command} " if command else ""
+    if max_batch < 1:
+        raise SpotrtError(f"{flag}--max-batch: found {max_batch}, expected a number of frames >= 1")
+    if queue_delay_us < 0:
+        raise SpotrtError(f"{flag}--queue-delay-us: found {queue_delay_us}, expected microseconds >= 0")
+    if instances < 1:
+        raise SpotrtError(f"{flag}--instances: found {instances}, expected a number of model instances >= 1")
+
+
 def check_repo_settings(repo, model, max_batch: int, queue_delay_us: int, instances: int) -> None:
     """One clear line for a bad flag or model file, before anything is exported or written."""
-    if max_batch < 1:
-        raise SpotrtError(f"--max-batch: found {max_batch}, expected a number of frames >= 1")
-    if queue_delay_us < 0:
-        raise SpotrtError(f"--queue-delay-us: found {queue_delay_us}, expected microseconds >= 0")
-    if instances < 1:
-        raise SpotrtError(f"--instances: found {instances}, expected a number of model instances >= 1")
+    check_batching(max_batch, queue_delay_us, instances)
     p = Path(repo)
     if p.exists() and not p.is_dir():
         raise SpotrtError(f"--triton-repo {p}: found a file, expected a folder (new or a model repository)")
