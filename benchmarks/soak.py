@@ -21,9 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from spotrt.imageops import preprocess
 from spotrt.model.config import SpotterConfig
-from spotrt.runner import INPUT, Runner, TensorSpec
+from spotrt.runner import INPUT, AnySizeRunner
 from spotrt.runtime.pipeline import Pipeline, format_summary
 from spotrt.runtime.sinks import JsonlSink, VideoSink
 from spotrt.runtime.sources import IterableSource
@@ -37,7 +36,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-class FakeSpotter(Runner):
+class FakeSpotter(AnySizeRunner):
     """A runner of any input size: one word per frame at the bright square's place (so the tracker
     follows it), through the same prepare -> stack -> run -> words path as the real backends."""
 
@@ -53,12 +52,6 @@ class FakeSpotter(Runner):
 
     def _close(self) -> None:
         pass
-
-    def input_specs(self):
-        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
-
-    def prepare(self, image):
-        return preprocess(image, self.cfg.mean, self.cfg.std, self.input_size, multiple=32)
 
     def _infer(self, feed):
         green = feed[INPUT][0, 1] * self.cfg.std[1] + self.cfg.mean[1]

@@ -191,3 +191,17 @@ class Runner:
 
 
 __all__ = ["INPUT", "OUTPUTS", "Runner", "TensorSpec", "check_feed"]
+
+
+class AnySizeRunner(Runner):
+    """A fully convolutional network (the torch model, and test fakes like it): one image per call of
+    any size up to `input_size` (grown by a `scale` above 1, so small text is read at that size; a
+    fixed-size exported graph cannot, see Runner.prepare), padded to a multiple of 32."""
+
+    def input_specs(self) -> dict[str, TensorSpec]:
+        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        grow = max(1.0, float(self.scale))
+        cap = (round(self.input_size[0] * grow), round(self.input_size[1] * grow))
+        return preprocess(image, self.cfg.mean, self.cfg.std, cap, multiple=32, scale=self.scale)

@@ -11,10 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from spotrt.imageops import preprocess
 from spotrt.model.config import SpotterConfig
 from spotrt.postprocess import box_to_quad
-from spotrt.runner import INPUT, Runner, TensorSpec
+from spotrt.runner import INPUT, AnySizeRunner, Runner
 
 SIZE = (120, 200)  # height, width of the test videos
 
@@ -51,7 +50,7 @@ def _tokens(cfg, text: str) -> np.ndarray:
     return tokens
 
 
-class FakeSpotter(Runner):
+class FakeSpotter(AnySizeRunner):
     """A runner of any input size (like torch): one word, "w<grey level>", in a box at the image's centre."""
 
     name = "fake"
@@ -67,12 +66,6 @@ class FakeSpotter(Runner):
 
     def _close(self) -> None:
         pass
-
-    def input_specs(self):
-        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
-
-    def prepare(self, image):
-        return preprocess(image, self.cfg.mean, self.cfg.std, self.input_size, multiple=32)
 
     def _infer(self, feed):
         self.calls += 1

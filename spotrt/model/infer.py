@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..imageops import READ_HEIGHT, Letterbox, prepare_crop, preprocess
+from ..imageops import READ_HEIGHT, prepare_crop
 from ..postprocess import decode_tokens, text_confidence
-from ..runner import INPUT, OUTPUTS, Runner, TensorSpec
+from ..runner import INPUT, OUTPUTS, AnySizeRunner
 from .config import SpotterConfig
 
 
-class TorchSpotter(Runner):
+class TorchSpotter(AnySizeRunner):
     """Reads words in BGR images with the PyTorch model (the reference backend)."""
 
     name = "torch"
@@ -37,16 +37,6 @@ class TorchSpotter(Runner):
 
     def _close(self) -> None:
         self.model = None
-
-    def input_specs(self) -> dict[str, TensorSpec]:
-        return {INPUT: TensorSpec(INPUT, np.dtype(np.float32), (1, 3, None, None))}
-
-    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        # The network is fully convolutional: a scale above 1 grows the size cap with it, so small
-        # text is read at that size (a fixed-size exported graph cannot, see Runner.prepare).
-        grow = max(1.0, float(self.scale))
-        cap = (round(self.max_size[0] * grow), round(self.max_size[1] * grow))
-        return preprocess(image, self.cfg.mean, self.cfg.std, cap, multiple=32, scale=self.scale)
 
     def _prep(self, image: np.ndarray):
         """(the network's input as a torch tensor on the device, letterbox) of one image."""
