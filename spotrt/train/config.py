@@ -6,7 +6,7 @@ calls it too, so a bad setting is the same one line either way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpotrtError
@@ -141,5 +141,3 @@ class TrainConfig:
             raise SpotrtError(f"train --{exc}") from None
         return self
 
-
-DEFAULTS = {f.name: f.default for f in fields(TrainConfig) if f.name != "model" and f.name != "out"}
