@@ -212,7 +212,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
                        paste_share=tc.paste_share)
     loader = torch.utils.data.DataLoader(
         _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
-        prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b,
+        prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b, worker_init_fn=_worker_init,
     )
     log_path = out / "log.jsonl"
     if start and log_path.exists():  # drop lines past the checkpoint we resume from
@@ -246,6 +246,14 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
                 model.train()
     bar.close()
     return out / "last.safetensors"
+
+
+def _worker_init(_worker_id: int) -> None:
+    """A data worker is one process among several: OpenCV's own thread pool (one thread per core by
+    default) would oversubscribe the cores that the other workers and the training step use."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 class _Steps(torch.utils.data.Dataset):
