@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # INT8 (Q/DQ on ONNX Runtime CPU) against FP32 on the same exported graph: end-to-end hmean on held-out
 # synthetic scenes and on ICDAR 2015 dev (issue 4's gate: at most 1.0 point lost), and the speed ratio.
-#   bash benchmarks/int8_accuracy.sh [WEIGHTS] [OUT_DIR]      (N_SYN=200 CAL_FRAMES=64 METHOD=percentile)
+#   bash benchmarks/int8_accuracy.sh [WEIGHTS] [OUT_DIR]      (N_SYN=200 CAL_FRAMES=64 METHOD=percentile CAL_IMAGES=)
 # Calibration never sees the evaluation images: the 256x512 graph is calibrated on synthetic scenes
-# of another seed, the 736x1280 graph on frames of the real video ../shared/data/video/sign_bw_960x506.mp4.
+# of another seed, the 736x1280 graph on frames of the real video ../shared/data/video/sign_bw_960x506.mp4,
+# or on the images of CAL_IMAGES (e.g. out/ic15_val/images, the ic15_train validation split; never dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-spotrt/weights/spotrt_light.safetensors}
@@ -24,7 +25,8 @@ PY
 $S export --model "$W" --out "$OUT/syn" --input-size 256x512 --graphs portable
 $S export --model "$W" --out "$OUT/dev" --input-size 736x1280 --graphs portable,read
 $S calibrate --onnx "$OUT/syn/model.portable.onnx" --images "$OUT/calib_syn" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/syn/model.int8.onnx"
-$S calibrate --onnx "$OUT/dev/model.portable.onnx" --video "$VIDEO" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/dev/model.int8.onnx"
+if [ -n "${CAL_IMAGES:-}" ]; then CAL_SRC=(--images "$CAL_IMAGES"); else CAL_SRC=(--video "$VIDEO"); fi
+$S calibrate --onnx "$OUT/dev/model.portable.onnx" "${CAL_SRC[@]}" --frames "$CAL_FRAMES" --method "$METHOD" --out "$OUT/dev/model.int8.onnx"
 for P in portable int8; do
   M=model.$P.onnx
   echo "== $M: held-out synthetic level 1 ($N_SYN images), ICDAR 2015 dev"
