@@ -31,7 +31,6 @@ Writes OUT/peers.json, OUT/peers.md (the table) and OUT/peers.png (accuracy agai
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -47,6 +46,7 @@ import numpy as np
 from peer_words import Word, clean_text, split_line, tesseract_tsv_words
 from spotrt.errors import SpotrtError
 from spotrt.fileio import write_bytes_atomic
+from spotrt.formats.digest import sha256_bytes, sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ic15_dev"
@@ -118,14 +118,6 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # --------------------------------------------------------------------------------------- spotrt
 
 
@@ -146,7 +138,7 @@ def _spotrt_peer(name: str, spotter, opts: Options, extra: dict) -> Peer:
         return words, seconds
 
     weights = _weights(opts)
-    versions = {"spotrt": spotrt.__version__, "model": weights.name, "model_sha256": _sha256(weights)[:12], **extra}
+    versions = {"spotrt": spotrt.__version__, "model": weights.name, "model_sha256": sha256_file(weights)[:12], **extra}
     settings = {"threads": opts.threads, "min_score": spotter.cfg.word_score_thresh, "scale": 1.0, **extra}
     return Peer(name, versions, settings, spot, spotter.read, None, spotter.cfg)
 
@@ -158,7 +150,7 @@ def _onnx_models(opts: Options) -> tuple[Path, Path]:
 
     weights = _weights(opts)
     folder = opts.out / "spotrt_onnx"
-    stamp, sha = folder / "weights.sha256", _sha256(weights)
+    stamp, sha = folder / "weights.sha256", sha256_file(weights)
     fp32, int8 = folder / "model.portable.onnx", folder / "model.int8.onnx"
     if not (stamp.is_file() and stamp.read_text().strip() == sha and fp32.is_file()):
         print(f"peers: exporting {weights.name} at {ONNX_SIZE[0]}x{ONNX_SIZE[1]} to {folder}", file=sys.stderr)
@@ -444,7 +436,7 @@ def measure_crops(peers: dict[str, Peer], crop_dir: Path, out: Path, progress: b
     from spotrt.eval.crops import crop_accuracy, read_crop_set
 
     items = read_crop_set(crop_dir)
-    key = hashlib.sha256((crop_dir / "gt.txt").read_bytes() + str(crop_dir.resolve()).encode()).hexdigest()[:16]
+    key = sha256_bytes((crop_dir / "gt.txt").read_bytes() + str(crop_dir.resolve()).encode())[:16]
     results = {}
     for name, peer in peers.items():
         target = out / "raw" / name / f"crops_{key}.json"

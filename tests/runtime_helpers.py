@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,19 @@ from spotrt.postprocess import box_to_quad
 from spotrt.runner import INPUT, AnySizeRunner, Runner
 
 SIZE = (120, 200)  # height, width of the test videos
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct TCP ports on 127.0.0.1 that were free a moment ago (all held at once while chosen)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 def frame_image(i: int, size=SIZE) -> np.ndarray:

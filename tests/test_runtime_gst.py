@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import shared_data, small_spotter
-from runtime_helpers import RtspServer, counting_images, require_gst, rtsp_outage, write_h264, write_video
+from runtime_helpers import RtspServer, counting_images, free_ports, require_gst, rtsp_outage, write_h264, write_video
 
 from spotrt.cli import main
 from spotrt.errors import SpotrtError
@@ -116,16 +116,8 @@ def test_rtsp_server_stopped_and_started_again(gst_here, tmp_path, server, backe
         assert text[-1].endswith("end of stream")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_rtsp_server_that_never_starts(gst_here, untrained_weights, capsys):
-    url = f"rtsp://127.0.0.1:{_free_port()}/sign"
+    url = f"rtsp://127.0.0.1:{free_ports(1)[0]}/sign"
     t0 = time.monotonic()
     code = main(["run", url, "--model", str(untrained_weights), "--source-backend", "gst", "--reconnect-timeout", "2",
                  "--quiet"])

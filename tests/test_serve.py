@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 import pytest
-from runtime_helpers import count_video_frames, frame_image, write_video
+from runtime_helpers import count_video_frames, frame_image, free_ports, write_video
 from test_runtime_cli import one_error_line
-from triton_helpers import BundledTritonServer, ServeProcess, free_ports, model_metrics, require_triton
+from triton_helpers import BundledTritonServer, ServeProcess, model_metrics, require_triton
 
 from spotrt.cli import main
 from spotrt.errors import SpotrtError

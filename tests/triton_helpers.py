@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
+
+from runtime_helpers import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "spotrt: serving model"
@@ -55,18 +56,6 @@ def require_triton() -> str:
         (pytest.fail if os.environ.get("SPOTRT_REQUIRE_TRITON") == "1" else pytest.skip)(
             "tritonclient is not installed in the test environment (pip install 'spotrt[triton-client]')")
     return py
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _env(python: str) -> dict:
