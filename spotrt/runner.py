@@ -190,9 +190,6 @@ class Runner:
                           "for read")
 
 
-__all__ = ["INPUT", "OUTPUTS", "Runner", "TensorSpec", "check_feed"]
-
-
 class AnySizeRunner(Runner):
     """A fully convolutional network (the torch model, and test fakes like it): one image per call of
     any size up to `input_size` (grown by a `scale` above 1, so small text is read at that size; a
@@ -205,3 +202,6 @@ class AnySizeRunner(Runner):
         grow = max(1.0, float(self.scale))
         cap = (round(self.input_size[0] * grow), round(self.input_size[1] * grow))
         return preprocess(image, self.cfg.mean, self.cfg.std, cap, multiple=32, scale=self.scale)
+
+
+__all__ = ["INPUT", "OUTPUTS", "AnySizeRunner", "Runner", "TensorSpec", "check_feed"]

@@ -64,15 +64,14 @@ def word_frequency(w, lang):
 '''
 
 
-def _jpeg(src: Path, dst: Path, quality: int) -> int:
+def _jpeg(src: Path, dst: Path, quality: int) -> None:
     import cv2
 
     img = cv2.imread(str(src))
     if img is None:
-        raise SystemExit(f"gpu_kit: error: {src} cannot be decoded, expected an image")
+        raise ValueError(f"{src}: cannot be decoded, expected an image")
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     dst.write_bytes(buf.tobytes())
-    return len(buf)
 
 
 def _fonts(out: Path) -> int:
@@ -106,44 +105,51 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=150, help="training scenes to carry (of 900)")
     ap.add_argument("--backgrounds", type=int, default=150)
     a = ap.parse_args(argv)
+    try:
+        return _pack(Path(a.data), Path(a.out), a.scenes, a.backgrounds)
+    except (ImportError, ValueError, OSError) as exc:
+        print(f"gpu_kit: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _pack(data: Path, out: Path, n_scenes: int, n_backgrounds: int) -> int:
+    try:
+        from wordfreq import top_n_list, word_frequency
+    except ImportError:
+        raise ImportError("wordfreq is not installed, expected pip install -e '.[train]'") from None
     from spotrt.data.readers import read_word_crops
     from spotrt.data.scenes import read_scene_set, split_scenes, validation_crops
-    from spotrt.data.words import english_words  # noqa: F401  (fails early, with how to install)
 
-    data, out = Path(a.data), Path(a.out)
+    records = read_scene_set(data / "ic15_train")  # the inputs are read before anything is written
+    crops = read_word_crops(data / "ic15_train_words")
+    held = validation_crops(records, crops)
+    train, _ = split_scenes(records)
     for sub in ("data/ic15_train/images", "data/ic15_train/gt", "data/backgrounds", "data/ic15_train_words",
                 "site/wordfreq"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    records = read_scene_set(data / "ic15_train")
-    train, _ = split_scenes(records)
-    step = max(1, len(train) // max(1, a.scenes))
-    size = 0
-    for r in train[::step][: a.scenes]:
+    step = max(1, len(train) // max(1, n_scenes))
+    for r in train[::step][:n_scenes]:
         img = Path(r.image)
-        size += _jpeg(img, out / "data/ic15_train/images" / img.name, 80)
+        _jpeg(img, out / "data/ic15_train/images" / img.name, 80)
         shutil.copy(data / "ic15_train/gt" / f"gt_{img.stem}.txt", out / "data/ic15_train/gt")
     bgs = sorted((data / "backgrounds").iterdir())
-    for p in bgs[:: max(1, len(bgs) // max(1, a.backgrounds))][: a.backgrounds]:
-        size += _jpeg(p, out / "data/backgrounds" / p.name, 75)
-    crops = read_word_crops(data / "ic15_train_words")
-    held = validation_crops(records, crops)
+    for p in bgs[:: max(1, len(bgs) // max(1, n_backgrounds))][:n_backgrounds]:
+        _jpeg(p, out / "data/backgrounds" / p.name, 75)
     keep = {os.path.basename(p) for p, _ in crops if p not in held}
     for name in keep:  # JPEG bytes under the .png name: OpenCV reads by content, gt.txt stays as it is
-        size += _jpeg(data / "ic15_train_words" / name, out / "data/ic15_train_words" / name, 92)
+        _jpeg(data / "ic15_train_words" / name, out / "data/ic15_train_words" / name, 92)
     for name in ("gt.txt", "coords.txt"):
         lines = (data / "ic15_train_words" / name).read_text(encoding="utf-8-sig").splitlines()
         (out / "data/ic15_train_words" / name).write_text(
             "".join(ln + "\n" for ln in lines if ln.split(",")[0].strip() in keep), encoding="utf-8")
-    from wordfreq import top_n_list, word_frequency
-
-    words = top_n_list("en", 60000)
+    words = top_n_list("en", 60000)  # spotrt.data.words.english_words draws from the top 60,000
     (out / "site/wordfreq/freq.json").write_text(json.dumps({w: word_frequency(w, "en") for w in words}))
     (out / "site/wordfreq/__init__.py").write_text(WORDFREQ)
     (out / "site/sitecustomize.py").write_text(SITECUSTOMIZE)
     shutil.copy(Path(__file__).with_name("gpu_kit_device.sh"), out / "device.sh")
     n_fonts = _fonts(out)
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"gpu_kit: {out}: {min(a.scenes, len(train))} scenes, {len(keep)} word crops, {n_fonts} font files; "
+    print(f"gpu_kit: {out}: {min(n_scenes, len(train))} scenes, {len(keep)} word crops, {n_fonts} font files; "
           f"{total / 2**20:.1f} MiB in all")
     return 0
 
