@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a GPU machine, from the checkout with the folder of tools/gpu_kit.py beside it as .devgpu/:
 # the kernel checks and timing (benchmarks/gpu_check.sh), then a training run into $OUT for at most
-# TOTAL seconds. The train flags below are those of the H200 run of 2026-12-04: edit them per stage.
+# TOTAL seconds. CHECK=0 skips the kernel checks. The train flags default to those of the H200 run g1
+# of 2026-12-04; TRAIN_ARGS replaces them (the data paths, --out, --device and --workers stay).
 set -u
 S=$(date +%s); OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -15,17 +16,20 @@ if [ "$DEV" = cuda ]; then
     mkdir -p .devgpu/site/font_roboto/files && touch .devgpu/site/font_roboto/__init__.py && tar xJf .devgpu/fonts.tar.xz -C .devgpu/site/font_roboto/files
   fi
   python3 -c "from spotrt.data.fonts import find_fonts; print('train fonts', len(find_fonts('train')))"
-  timeout 170 bash benchmarks/gpu_check.sh "$OUT" .devgpu/data/ic15_train/images > "$OUT/gpu_check.log" 2>&1
-  echo "gpu_check exit $?"; tail -n 12 "$OUT/gpu_check.log"
+  if [ "${CHECK:-1}" != 0 ]; then
+    timeout 170 bash benchmarks/gpu_check.sh "$OUT" .devgpu/data/ic15_train/images > "$OUT/gpu_check.log" 2>&1
+    echo "gpu_check exit $?"; tail -n 12 "$OUT/gpu_check.log"
+  fi
 fi
 left=$(( TOTAL - ($(date +%s) - S) - 20 ))
 echo "training for at most ${left}s"
+TRAIN_ARGS=${TRAIN_ARGS:---steps $STEPS --batch 6 --real-scenes 4 --mosaics 4 --rec-per-mosaic 64 --size 320x640 \
+  --open-text --paste-share 0.3 --real-fraction 0.4 --small-text 0.3 --init spotrt/weights/spotrt_light.safetensors \
+  --curriculum 0:2 --mosaic-curriculum 0:2 --lr 8e-4 --warmup 100 --bf16 --seed 13 --checkpoint-every 100}
+# shellcheck disable=SC2086  # TRAIN_ARGS is a list of flags
 timeout -k 10 "$left" python3 -c 'import sys; from spotrt.cli import main; sys.exit(main(sys.argv[1:]))' train \
-  --out /tmp/g1 --steps "$STEPS" --batch 6 --real-scenes 4 --mosaics 4 --rec-per-mosaic 64 \
-  --size 320x640 --scene-root .devgpu/data/ic15_train --open-text --backgrounds .devgpu/data/backgrounds \
-  --paste-share 0.3 --real-crops .devgpu/data/ic15_train_words --real-fraction 0.4 --small-text 0.3 \
-  --init spotrt/weights/spotrt_light.safetensors --curriculum 0:2 --mosaic-curriculum 0:2 \
-  --lr 8e-4 --warmup 100 --bf16 --seed 13 --checkpoint-every 100 --device "$DEV" --workers "$WORKERS" \
+  --out /tmp/g1 $TRAIN_ARGS --scene-root .devgpu/data/ic15_train --backgrounds .devgpu/data/backgrounds \
+  --real-crops .devgpu/data/ic15_train_words --device "$DEV" --workers "$WORKERS" \
   > "$OUT/train.log" 2>&1
 echo "train exit $?"
 cp /tmp/g1/last.safetensors /tmp/g1/log.jsonl "$OUT/" 2>/dev/null
