@@ -170,3 +170,39 @@ def test_arch_sizes_reach_the_model(tmp_path):
     assert tuple(model.decoder.cell.weight_hh.shape) == (4 * 48, 48)
     with pytest.raises(SpotrtError, match="expected NAME=INTEGER"):
         parse_arch("decoder_hidden")
+
+
+def test_a_wider_recognizer_starts_from_what_the_narrow_one_read(tmp_path):
+    """init_matching embeds a narrower recognizer into a wider one (encoder channels, decoder LSTM):
+    the grown model's outputs equal the old model's exactly; a change of shape that the widenable
+    fields do not explain starts fresh instead."""
+    from conftest import small_spotter
+
+    from spotrt.model.weights import init_matching, save_weights
+
+    old = small_spotter(seed=3)
+    path = tmp_path / "narrow.safetensors"
+    save_weights(old, path)
+    torch.manual_seed(4)
+    grown = Spotter(old.cfg.replace(encoder_channels=old.cfg.encoder_channels + 32,
+                                    decoder_hidden=old.cfg.decoder_hidden + 64)).eval()
+    fresh, widened = init_matching(grown, path)
+    assert fresh == [] and "decoder.cell.weight_hh" in widened and "encoder.project.weight" in widened
+    x = torch.randn(2, 3, 128, 256, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        a, b = old(x), grown(x)
+    assert int(a.count.sum()) > 0 and bool((a.tokens > 0).any())  # something was read
+    for name in ("boxes", "scores", "token_probs", "proposals"):
+        assert torch.allclose(getattr(a, name), getattr(b, name), atol=1e-5), name
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.count, b.count)
+    # training moves the new units off their start: the zero weights into the old units get gradients
+    dec, h = grown.decoder, old.cfg.decoder_hidden
+    assert float(dec.hid_proj.weight.detach()[:, h:].abs().max()) == 0.0
+    memory = torch.randn(3, 5, old.cfg.encoder_hidden)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    dec(memory, mask, memory[:, 0], torch.randint(1, 10, (3, 4))).square().mean().backward()
+    assert float(dec.hid_proj.weight.grad[:, h:].abs().max()) > 0
+    assert float(dec.out.weight.grad[:, h:dec.cell.weight_hh.shape[1]].abs().max()) > 0
+    other = Spotter(old.cfg.replace(embed_dim=old.cfg.embed_dim + 8, decoder_hidden=old.cfg.decoder_hidden + 64))
+    fresh, widened = init_matching(other, path)
+    assert widened == [] and "decoder.embed.weight" in fresh and "decoder.cell.weight_hh" in fresh

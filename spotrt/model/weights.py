@@ -66,12 +66,67 @@ def load_weights(path=None, device: str = "cpu") -> Spotter:
     return model
 
 
-def init_matching(model: Spotter, path) -> list[str]:
+# Config fields a recognizer may grow by, keeping what it has learned (see widen_into).
+WIDENABLE = ("encoder_channels", "decoder_hidden")
+
+
+def _segments(name: str, dim: int, old: int, new: int, before: SpotterConfig, after: SpotterConfig):
+    """How dimension `dim` of tensor `name` is laid out: a list of (old size, new size) blocks, each
+    growing at its end. Most grown dimensions are one block; an LSTM's gate dimension is four (the
+    i, f, g, o gates each grow), and the decoder's output layer reads cat(h, context)."""
+    if name.startswith("decoder.cell.") and dim == 0:
+        return [(before.decoder_hidden, after.decoder_hidden)] * 4
+    if name == "decoder.out.weight" and dim == 1:
+        return [(before.decoder_hidden, after.decoder_hidden), (before.encoder_hidden, after.encoder_hidden)]
+    return [(old, new)]
+
+
+def _kept(segments) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices in the grown tensor of the old entries, indices of the new ones)."""
+    kept, added, at = [], [], 0
+    for o, n in segments:
+        kept += range(at, at + o)
+        added += range(at + o, at + n)
+        at += n
+    return torch.tensor(kept, dtype=torch.long), torch.tensor(added, dtype=torch.long)
+
+
+def widen_into(grown: torch.Tensor, old: torch.Tensor, name: str, before: SpotterConfig,
+               after: SpotterConfig) -> torch.Tensor:
+    """The grown tensor holding `old` where it came from, so the grown model computes what the old one
+    did (Net2Net's function-preserving widening, with zero weights instead of copied units): new
+    output units keep their fresh initialization, but their weights into the old units are zero, so
+    nothing downstream sees them until training moves those weights off zero. Batch-norm
+    statistics stay per channel, and so do the new channels'."""
+    out = grown.detach().clone()
+    kept = []
+    for dim, (o, n) in enumerate(zip(old.shape, grown.shape)):
+        segs = _segments(name, dim, o, n, before, after)
+        if sum(a for a, _ in segs) != o or sum(b for _, b in segs) != n:
+            raise ValueError(f"tensor {name}: cannot grow dimension {dim} from {o} to {n}")
+        kept.append(_kept(segs))
+    out[torch.meshgrid(*[k for k, _ in kept], indexing="ij")] = old.to(out.dtype)
+    if old.dim() >= 2 and kept[1][1].numel():  # (out, in, ...): new inputs into old outputs are zero
+        idx = [kept[0][0], kept[1][1]] + [torch.arange(s) for s in old.shape[2:]]
+        out[torch.meshgrid(*idx, indexing="ij")] = 0
+    return out
+
+
+def init_matching(model: Spotter, path) -> tuple[list[str], list[str]]:
     """Copy into `model` every tensor of `path` whose name and shape fit (fine-tuning from weights of
-    an earlier config); returns the names of the model's tensors that were left as initialized."""
+    an earlier config). Where the model's recognizer is wider than the file's (only fields of
+    WIDENABLE differ), the old tensors are embedded by widen_into, so training starts from what the
+    file could read. Returns (names left as initialized, names widened)."""
     read_metadata(path)
+    before = config_of(path)
+    after = model.cfg
     state = model.state_dict()
-    fresh = []
+    # widen only where the fields of WIDENABLE, grown, explain every change of shape
+    grow = all(getattr(after, f) >= getattr(before, f) for f in WIDENABLE)
+    if grow:
+        only = Spotter(before.replace(**{f: getattr(after, f) for f in WIDENABLE})).state_dict()
+        grow = {k: v.shape for k, v in only.items()} == {k: v.shape for k, v in state.items()}
+    fresh, widened = [], []
     with safe_open(str(path), framework="pt") as f:
         keys = set(f.keys())
         for k, v in state.items():
@@ -80,9 +135,13 @@ def init_matching(model: Spotter, path) -> list[str]:
                 if tuple(t.shape) == tuple(v.shape):
                     state[k] = t
                     continue
+                if grow and t.dim() == v.dim() and all(a <= b for a, b in zip(t.shape, v.shape)):
+                    state[k] = widen_into(v, t, k, before, after)
+                    widened.append(k)
+                    continue
             fresh.append(k)
     model.load_state_dict(state)
-    return fresh
+    return fresh, widened
 
 
 def config_of(path) -> SpotterConfig:

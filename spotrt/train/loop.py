@@ -199,7 +199,10 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         model = load_weights(out / "last.safetensors")
     elif tc.init:
         model = Spotter(config_of(tc.init).replace(**tc.model))
-        fresh = init_matching(model, tc.init)
+        fresh, widened = init_matching(model, tc.init)
+        if widened:
+            tqdm.write(f"init {tc.init}: {len(widened)} tensors widened, keeping what they had learned: "
+                       + ", ".join(sorted({k.split('.')[0] for k in widened})))
         if fresh:
             tqdm.write(f"init {tc.init}: {len(fresh)} tensors do not fit and start fresh: "
                        + ", ".join(sorted({k.split('.')[0] for k in fresh})))
