@@ -117,8 +117,7 @@ def init_matching(model: Spotter, path) -> tuple[list[str], list[str]]:
     an earlier config). Where the model's recognizer is wider than the file's (only fields of
     WIDENABLE differ), the old tensors are embedded by widen_into, so training starts from what the
     file could read. Returns (names left as initialized, names widened)."""
-    read_metadata(path)
-    before = config_of(path)
+    before = config_of(path)  # reads and checks the file's metadata
     after = model.cfg
     state = model.state_dict()
     # widen only where the fields of WIDENABLE, grown, explain every change of shape
