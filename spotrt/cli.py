@@ -141,7 +141,7 @@ def cmd_eval(a) -> int:
 
 def cmd_train(a) -> int:
     from .options import parse_size
-    from .train.config import TrainConfig, parse_arch, parse_levels
+    from .train.config import TrainConfig, going_on, parse_arch, parse_levels, stored_settings
 
     model = {"backbone": a.backbone}
     if a.charset:
@@ -165,6 +165,9 @@ def cmd_train(a) -> int:
                      scene_root=a.scene_root, open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16,
                      model=model, continue_from=a.continue_from, paste_share=a.paste_share,
                      label_smoothing=a.label_smoothing)
+    stored = stored_settings(a.out, a.resume, a.continue_from)
+    if stored:  # a run that goes on keeps its own settings; only the flags given here change them
+        tc = going_on(stored[0], tc, getattr(a, "given", set()))
     tc.check(a.resume)  # before torch is imported: a bad flag is one line at once
 
     from .train.loop import train
@@ -392,10 +395,13 @@ def _add_train(sub) -> None:
     t.add_argument("--encoder-bidirectional", default=None, action=argparse.BooleanOptionalAction,
                    help="bidirectional region encoder LSTM (default: on for new models)")
     t.add_argument("--init", default=None, metavar="WEIGHTS", help="start from these weights (fine-tune)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint, with the settings in its state.json "
+                        "(flags given here change them, and each change is printed)")
     t.add_argument("--continue-from", default=None, metavar="WEIGHTS",
                    help="continue a run on another machine from its weights-only checkpoint (last.safetensors): "
-                        "same flags, from the step stored in the file, with a fresh optimizer")
+                        "the step and settings stored in the file (flags given here change them; a checkpoint "
+                        "without settings takes the flags), with a fresh optimizer")
     t.add_argument("--seed", type=int, default=D.seed)
     t.add_argument("--device", default=D.device, help="auto, cpu or cuda")
     t.add_argument("--workers", type=int, default=D.workers, help="data generation processes")
@@ -591,9 +597,28 @@ EXTRA_OF = {"torch": "train", "PIL": "train", "wordfreq": "train", "onnx": "runt
             "polygraphy": "onnx"}
 
 
+_UNSET = object()
+
+
+def _given_flags(argv: list[str], command: str, add) -> set[str]:
+    """The dests of the flags written on the command line after `command` (not those left at their
+    defaults): the arguments parsed again by that command's parser into a namespace whose every dest is
+    _UNSET, which argparse only replaces for the flags it meets."""
+    sub = _Parser(prog="spotrt").add_subparsers()
+    add(sub)
+    p = sub.choices[command]
+    dests = [act.dest for act in p._actions if act.dest != argparse.SUPPRESS]
+    ns = argparse.Namespace(**dict.fromkeys(dests, _UNSET))
+    p.parse_args(argv[argv.index(command) + 1:], ns)
+    return {d for d in dests if getattr(ns, d) is not _UNSET}
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "train":  # a run that goes on keeps its settings unless a flag is written
+            args.given = _given_flags(argv, "train", _add_train)
     except SpotrtError as exc:
         print(f"spotrt: error: {exc}", file=sys.stderr)
         return 1

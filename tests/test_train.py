@@ -59,6 +59,42 @@ def test_train_checkpoint_and_exact_resume(tmp_path):
     assert changed > 10  # the steps did move the weights
 
 
+def test_a_run_that_goes_on_keeps_its_own_settings(tmp_path, capsys):
+    """`--resume` with only --out (and --continue-from on another machine with only the file) goes on with
+    the settings the run was started with, not the flags' defaults; a flag written again changes its
+    setting and the change is printed; a run cut below its step is one line."""
+    from spotrt.cli import main
+
+    flags = ["--batch", "2", "--size", "128x256", "--workers", "0", "--warmup", "2", "--curriculum", "0:0",
+             "--lr", "0.0007", "--seed", "5", "--no-augment", "--checkpoint-every", "1"]
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--steps", "1", *flags]) == 0
+    started = json.loads((run / "state.json").read_text())["train"]
+    assert started["lr"] == 0.0007 and started["height"] == 128 and started["augment"] is False
+
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--steps", "2"]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert state["step"] == 2 and state["train"] == dict(started, steps=2)
+    said = capsys.readouterr().out
+    assert "going on from" in said and "--steps 2 (the run had 1)" in said and "--lr" not in said
+
+    assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--lr", "0.0003"]) == 0
+    assert json.loads((run / "state.json").read_text())["train"] == dict(started, steps=3, lr=0.0003)
+    assert "--lr 0.0003 (the run had 0.0007)" in capsys.readouterr().out
+
+    # another machine: the weights-only checkpoint carries the settings
+    other = tmp_path / "other"
+    assert main(["train", "--out", str(other), "--continue-from", str(run / "last.safetensors"), "--steps", "4"]) == 0
+    moved = json.loads((other / "state.json").read_text())
+    assert moved["step"] == 4
+    assert moved["train"] == dict(started, steps=4, lr=0.0003, out=str(other),
+                                  continue_from=str(run / "last.safetensors"))
+
+    assert main(["train", "--out", str(run), "--resume", "--steps", "2"]) == 1
+    assert "found the run at step 3, expected at most --steps 2" in capsys.readouterr().err
+
+
 def test_vgg16_backbone_builds_and_runs():
     """The paper's backbone: VGG16 conv1_1..conv4_3 (10 conv layers, stride 8), then the same heads."""
     from spotrt.model.config import SpotterConfig

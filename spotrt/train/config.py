@@ -6,7 +6,8 @@ calls it too, so a bad setting is the same one line either way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import SpotrtError
@@ -141,3 +142,69 @@ class TrainConfig:
             raise SpotrtError(f"train --{exc}") from None
         return self
 
+
+
+# Settings that say where a run is and where it started, not how it trains: never taken from a stored run.
+_PLACE = ("out", "init", "continue_from")
+# The command-line flags that set a TrainConfig field, where they are not the field's own name.
+_FLAGS_OF = {"height": ("size",), "width": ("size",),
+             "model": ("backbone", "charset", "max_word_len", "encoder_convs", "encoder_bidirectional", "levels",
+                       "arch")}
+
+
+def stored_settings(out: str, resume: bool, continue_from: str | None) -> tuple[dict, str] | None:
+    """The settings a run was started with, and where they were read: `out`/state.json for --resume, the
+    metadata of a weights-only checkpoint for --continue-from (files written by spotrt 0.13 and later).
+    None when there are none (a new run, or an older checkpoint): then the flags are the settings."""
+    if resume:
+        state = Path(out) / "state.json"
+        if state.is_file():
+            try:
+                train = json.loads(state.read_text())["train"]
+                if not isinstance(train, dict):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                raise SpotrtError(f"train --resume: {state}: found no run settings in it, expected the state.json "
+                                  "that spotrt train writes") from None
+            return train, str(state)
+    if continue_from and Path(continue_from).is_file():
+        from ..formats.weights import read_metadata
+
+        try:
+            train = json.loads(read_metadata(continue_from).get("extra") or "{}").get("train")
+        except (ValueError, AttributeError):
+            train = None
+        if isinstance(train, dict):
+            return train, continue_from
+    return None
+
+
+def going_on(stored: dict, flagged: TrainConfig, given: set[str]) -> TrainConfig:
+    """A run that goes on (--resume, --continue-from): its stored settings, except the fields whose flags
+    were given on this command line (`given`: argparse dests), which come from `flagged`. Where the run
+    is (out, init, continue_from) always comes from `flagged`. Keys the stored run lacks (older runs)
+    take the defaults; keys this version does not know are ignored."""
+    names = {f.name for f in fields(TrainConfig)}
+    merged = {k: v for k, v in stored.items() if k in names}
+    for name in names:
+        if name in _PLACE or given & set(_FLAGS_OF.get(name, (name,))):
+            merged[name] = getattr(flagged, name)
+    return TrainConfig(**merged)
+
+
+def changed_settings(stored: dict, tc: TrainConfig) -> list[str]:
+    """'--steps 2400 (the run had 6000)' for each setting of `tc` that is not what the run stored."""
+    out, default = [], TrainConfig(out="")
+    now = asdict(tc)
+    for name, value in now.items():
+        if name in _PLACE or name == "width":
+            continue
+        before = stored.get(name, getattr(default, name))
+        if name == "height":  # one flag, --size HxW
+            value = f"{tc.height}x{tc.width}"
+            before = f"{before}x{stored.get('width', default.width)}"
+        if before != value:
+            flag = "/".join(f"--{f.replace('_', '-')}" for f in _FLAGS_OF.get(name, (name,)))
+            out.append(f"{flag} {value!r} (the run had {before!r})" if name == "model"
+                       else f"{flag} {value} (the run had {before})")
+    return out

@@ -21,7 +21,7 @@ from ..model.spotter import Spotter
 from ..model.targets import anchor_targets, encode_text, jitter_boxes, region_targets
 from ..model.weights import atomic_save, config_of, init_matching, load_weights, save_weights
 from .batches import Batch, BatchMaker
-from .config import TrainConfig, parse_curriculum
+from .config import TrainConfig, changed_settings, parse_curriculum, stored_settings
 
 CTC_WEIGHT = 0.5
 
@@ -144,7 +144,8 @@ def _lr_at(step: int, tc: TrainConfig) -> float:
 
 
 def _save_checkpoint(out: Path, model: Spotter, opt: torch.optim.Optimizer, step: int, tc: TrainConfig) -> None:
-    save_weights(model, out / "last.safetensors", extra={"step": step})
+    # the run's settings go with its weights-only checkpoint, so --continue-from on another machine needs no flags
+    save_weights(model, out / "last.safetensors", extra={"step": step, "train": asdict(tc)})
     tensors, layout = {}, {}
     for pid, st in opt.state_dict()["state"].items():
         for name, val in st.items():
@@ -185,6 +186,10 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     torch.manual_seed(tc.seed)
     fresh_optimizer = False
     start = 0
+    stored = stored_settings(tc.out, resume, tc.continue_from)
+    if stored:  # what differs from the run's own settings is said, never silent
+        for line in changed_settings(stored[0], tc):
+            tqdm.write(f"train: going on from {stored[1]} with {line}")
     if tc.continue_from and not (resume and (out / "state.json").exists()):
         # another machine: the run's weights-only checkpoint and the step it was saved at; the data
         # stream and learning-rate schedule go on from that step, AdamW's moments start afresh
@@ -196,6 +201,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     elif resume and (out / "state.json").exists():
         state = json.loads((out / "state.json").read_text())
         start = int(state["step"])
+        if start > tc.steps:  # at --steps it is done: nothing to train, its weights are returned
+            raise SpotrtError(f"train --resume {out}: found the run at step {start}, expected at most --steps {tc.steps}")
         model = load_weights(out / "last.safetensors")
     elif tc.init:
         model = Spotter(config_of(tc.init).replace(**tc.model))
