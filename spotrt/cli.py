@@ -162,7 +162,7 @@ def cmd_train(a) -> int:
                      device=a.device, real_crops=a.real_crops, real_fraction=a.real_fraction, init=a.init,
                      augment=a.augment, small_text=a.small_text, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers,
                      checkpoint_every=a.checkpoint_every, height=height, width=width, real_scenes=a.real_scenes,
-                     scene_root=a.scene_root, open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16,
+                     scene_root=a.scene_root, open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16, qat=a.qat,
                      model=model, continue_from=a.continue_from, paste_share=a.paste_share,
                      label_smoothing=a.label_smoothing)
     stored = stored_settings(a.out, a.resume, a.continue_from)
@@ -385,6 +385,10 @@ def _add_train(sub) -> None:
                    help=f"training image size (default {D.height}x{D.width})")
     t.add_argument("--bf16", default=D.bf16, action=argparse.BooleanOptionalAction,
                    help="bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16; default: off)")
+    t.add_argument("--qat", default=D.qat, action=argparse.BooleanOptionalAction,
+                   help="quantization-aware fine-tuning: the layers spotrt calibrate quantizes train with their "
+                        "INT8 rounding (BatchNorms frozen), so the INT8 graph reads what the float one reads; "
+                        "for a few hundred steps from --init (default: off)")
     t.add_argument("--levels", default=None, metavar="H,H/H,H",
                    help="anchor heights of extra proposal levels at strides 16, 32, ... (new or --init models), "
                         "e.g. '110,176/280,448'")

@@ -91,6 +91,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # of the decoder's cross-entropy
     backgrounds: str | None = None  # folder of photographs behind synthetic words
     bf16: bool = False           # torch.autocast bfloat16 (CPU with AVX-512 BF16 / AMX; CUDA)
+    qat: bool = False            # quantization-aware: the INT8 layers train with their rounding (train/qat.py)
     model: dict = field(default_factory=dict)  # SpotterConfig overrides
 
     def check(self, resume: bool = False) -> "TrainConfig":

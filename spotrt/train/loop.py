@@ -216,6 +216,11 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     else:
         model = Spotter(SpotterConfig(**tc.model))
     model.to(device).train()
+    if tc.qat:  # INT8 rounding in the forward pass of the layers calibration quantizes (train/qat.py)
+        from .qat import QAT
+
+        qat = QAT(model).attach()
+        tqdm.write(f"qat: {len(qat.layers)} layers train with their INT8 rounding")
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     if start and not fresh_optimizer:
         _load_optimizer(opt, out / "last.optim.safetensors")
