@@ -46,21 +46,28 @@ def main(argv=None) -> int:
         if int8.meta.get("spotrt_read_graph", "").find("int8") < 0:
             print(f"note: {a.int8} names the float read graph {int8.meta.get('spotrt_read_graph')!r}; "
                   "re-run spotrt calibrate to quantize it", file=sys.stderr)
-        same = ok32 = ok8 = 0
+        same = ok32 = ok8 = same_right = 0
         for img, label in tqdm(items, desc="read", unit="crop"):
             t32 = normalize_text(fp32.read(img)[0])
             t8 = normalize_text(int8.read(img)[0])
             same += t32 == t8
             ok32 += t32 == label
             ok8 += t8 == label
+            same_right += t32 == t8 == label
     except SpotrtError as exc:
         print(f"int8_read_parity: error: {exc}", file=sys.stderr)
         return 1
     n = len(items)
+    # parity split by whether FP32 reads the crop right: a crop the float model is unsure of flips
+    # under any small change of its features, one it reads right should not
     r = {"crops": n, "parity": same / n, "fp32_accuracy": ok32 / n, "int8_accuracy": ok8 / n,
+         "parity_where_fp32_right": same_right / max(ok32, 1),
+         "parity_where_fp32_wrong": (same - same_right) / max(n - ok32, 1),
          "int8_read_graph": int8.meta.get("spotrt_read_graph")}
     print(f"{n} crops: INT8 reads the same text as FP32 on {100 * r['parity']:.1f} %; accuracy FP32 "
-          f"{100 * r['fp32_accuracy']:.1f} %, INT8 {100 * r['int8_accuracy']:.1f} % (read graph {r['int8_read_graph']})")
+          f"{100 * r['fp32_accuracy']:.1f} %, INT8 {100 * r['int8_accuracy']:.1f} % (read graph {r['int8_read_graph']}); "
+          f"the same on {100 * r['parity_where_fp32_right']:.1f} % of the crops FP32 reads right, "
+          f"{100 * r['parity_where_fp32_wrong']:.1f} % of those it reads wrong")
     if a.json:
         write_bytes_atomic(a.json, (json.dumps(r, indent=1) + "\n").encode())
     return 0
