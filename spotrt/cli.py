@@ -386,9 +386,10 @@ def _add_train(sub) -> None:
     t.add_argument("--bf16", default=D.bf16, action=argparse.BooleanOptionalAction,
                    help="bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16; default: off)")
     t.add_argument("--qat", default=D.qat, action=argparse.BooleanOptionalAction,
-                   help="quantization-aware fine-tuning: the layers spotrt calibrate quantizes train with their "
-                        "INT8 rounding (BatchNorms frozen), so the INT8 graph reads what the float one reads; "
-                        "for a few hundred steps from --init (default: off)")
+                   help="quantization-aware fine-tuning from --init: the layers spotrt calibrate quantizes train "
+                        "with their INT8 rounding (BatchNorms frozen), meant to make the INT8 graph read as the "
+                        "float one does (200 steps on stage 12 did not move read parity: calibration README; "
+                        "default: off)")
     t.add_argument("--levels", default=None, metavar="H,H/H,H",
                    help="anchor heights of extra proposal levels at strides 16, 32, ... (new or --init models), "
                         "e.g. '110,176/280,448'")
