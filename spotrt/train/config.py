@@ -144,7 +144,6 @@ class TrainConfig:
         return self
 
 
-
 # Settings that say where a run is and where it started, not how it trains: never taken from a stored run.
 _PLACE = ("out", "init", "continue_from")
 # The command-line flags that set a TrainConfig field, where they are not the field's own name.
@@ -153,10 +152,19 @@ _FLAGS_OF = {"height": ("size",), "width": ("size",),
                        "arch")}
 
 
+def checkpoint_extra(path) -> dict:
+    """What a training checkpoint stores beside its weights (the `extra` metadata: step, run settings);
+    {} for weights without it."""
+    from ..formats.weights import read_metadata
+
+    extra = read_metadata(path).get("extra")
+    return json.loads(extra) if extra else {}
+
+
 def stored_settings(out: str, resume: bool, continue_from: str | None) -> tuple[dict, str] | None:
     """The settings a run was started with, and where they were read: `out`/state.json for --resume, the
-    metadata of a weights-only checkpoint for --continue-from (files written by spotrt 0.13 and later).
-    None when there are none (a new run, or an older checkpoint): then the flags are the settings."""
+    metadata of a weights-only checkpoint for --continue-from (checkpoints that store them; older ones
+    do not). None when there are none (a new run, or an older checkpoint): then the flags are the settings."""
     if resume:
         state = Path(out) / "state.json"
         if state.is_file():
@@ -169,10 +177,8 @@ def stored_settings(out: str, resume: bool, continue_from: str | None) -> tuple[
                                   "that spotrt train writes") from None
             return train, str(state)
     if continue_from and Path(continue_from).is_file():
-        from ..formats.weights import read_metadata
-
         try:
-            train = json.loads(read_metadata(continue_from).get("extra") or "{}").get("train")
+            train = checkpoint_extra(continue_from).get("train")
         except (ValueError, AttributeError):
             train = None
         if isinstance(train, dict):

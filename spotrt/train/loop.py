@@ -21,7 +21,7 @@ from ..model.spotter import Spotter
 from ..model.targets import anchor_targets, encode_text, jitter_boxes, region_targets
 from ..model.weights import atomic_save, config_of, init_matching, load_weights, save_weights
 from .batches import Batch, BatchMaker
-from .config import TrainConfig, changed_settings, parse_curriculum, stored_settings
+from .config import TrainConfig, changed_settings, checkpoint_extra, parse_curriculum, stored_settings
 
 CTC_WEIGHT = 0.5
 
@@ -130,10 +130,7 @@ def losses(model: Spotter, batch: Batch, gen: torch.Generator, rec_per_image: in
 
 def checkpoint_step(path) -> int:
     """The training step a checkpoint was saved at (its metadata), 0 for weights without one."""
-    from ..formats.weights import read_metadata
-
-    extra = read_metadata(path).get("extra")
-    return int(json.loads(extra).get("step", 0)) if extra else 0
+    return int(checkpoint_extra(path).get("step", 0))
 
 
 def _lr_at(step: int, tc: TrainConfig) -> float:

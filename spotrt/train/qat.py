@@ -10,12 +10,15 @@ the weights to where it does not matter.
 What is simulated is what calibration/qdq.py inserts, layer for layer (a test keeps the two lists
 equal): every Conv2d except the proposal heads, and the Linear layers of the region encoder; weights
 per output channel (symmetric int8, the range of each channel), each layer's input per tensor, and
-each convolution's output per tensor. A BatchNorm after a convolution is folded into it in the exported graph, so the
-weight that is rounded is the folded one (W * gamma / sqrt(var + eps)); those BatchNorms are frozen
-(running statistics, eval mode) while QAT is on, as in the deployed graph. Activation ranges follow
-an exponential average of each batch's absolute maximum (momentum 0.99): a little wider than the
-99.999th percentile `spotrt calibrate` chooses later, so training sees at least the rounding the
-engine will.
+each convolution's output per tensor. A BatchNorm after a convolution is folded into it in the
+exported graph, so the weight that is rounded is the folded one (W * gamma / sqrt(var + eps)); those
+BatchNorms are frozen (running statistics, eval mode) while QAT is on, as in the deployed graph.
+Activation ranges follow an exponential average of each batch's absolute maximum (momentum 0.99): a
+little wider than the 99.999th percentile `spotrt calibrate` chooses later, so training sees at least
+the rounding the engine will.
+
+The layer rule and INT8_MAX repeat calibration/qdq.py's because train/ may not import calibration/
+(tests/test_import_rules.py); tests/test_qat.py checks both against an exported graph.
 
 Nothing of this is in the weights file: the hooks live on the model in memory, checkpoints hold plain
 float weights that export and calibrate as before.
