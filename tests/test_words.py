@@ -80,3 +80,23 @@ def test_font_splits_are_disjoint_and_legacy_is_unchanged():
     assert not set(held) & set(train)
     with pytest.raises(ValueError, match="font split: found 'x'"):
         find_fonts("x")
+
+
+def test_an_alphabet_that_keeps_no_word_still_draws_its_own_characters():
+    """A digits-only charset keeps none of the words: every label is still a string of that charset
+    (a fallback outside it would train the recognizer on a class it does not have), for the open
+    source and for the generator's own vocabulary (the built-in one when no ICDAR crops lie beside
+    the repository)."""
+    from spotrt.data.synth import SynthGenerator
+
+    digits = "0123456789"
+    src = TextSource(charset=digits, max_len=8, random_share=0.0, words=WORDS)
+    rng = np.random.default_rng(0)
+    labels = [src.draw(rng)[1] for _ in range(50)]
+    assert all(lab and set(lab) <= set(digits) and len(lab) <= 8 for lab in labels)
+    fonts = find_fonts()
+    if not fonts:
+        pytest.skip("no fonts on this machine")
+    gen = SynthGenerator(fonts=fonts[:1], vocabulary=["street", "coffee"], charset=digits)
+    labels = [gen._text(rng)[1] for _ in range(200)]
+    assert all(lab and set(lab) <= set(digits) for lab in labels)

@@ -231,8 +231,9 @@ class SynthGenerator:
         self.charset = charset
         vocab = vocabulary if vocabulary is not None else default_vocabulary()
         vocab = [normalize_text(v, charset) for v in vocab]
-        self.vocabulary = [v for v in vocab if 2 <= len(v) <= 12] or ["text"]
-        self.alnum = [c for c in charset if c in string.ascii_lowercase + string.digits]
+        # a charset that keeps no vocabulary word (digits only, say) draws every label as random strings
+        self.vocabulary = [v for v in vocab if 2 <= len(v) <= 12]
+        self.alnum = [c for c in charset if c in string.ascii_lowercase + string.digits] or list(charset)
         self.digits = [c for c in charset if c in string.digits] or self.alnum
         self.real_crops = self._filter_crops(real_crops or [])
         self.augment = bool(augment)
@@ -278,9 +279,9 @@ class SynthGenerator:
             shown, label, _ = self.text_source.draw(rng)
             return shown, label
         r = rng.random()
-        if r < 0.70:
+        if r < 0.70 and self.vocabulary:
             label = self.vocabulary[int(rng.integers(len(self.vocabulary)))]
-        elif r < 0.85:
+        elif r < 0.85 or not self.vocabulary:
             n = int(rng.integers(2, 9))
             label = "".join(self.alnum[int(i)] for i in rng.integers(0, len(self.alnum), n))
         else:

@@ -125,4 +125,6 @@ class TextSource:
             label = normalize_text(shown, self.charset)
             if 1 <= len(label) <= self.max_len:
                 return shown, label, kind
-        return "text", "text", "word"
+        # twenty draws outside the charset (a charset of few characters): a string of its own characters
+        shown = self._chars(rng, self.alnum or self.charset, min(4, self.max_len))
+        return shown, normalize_text(shown, self.charset), "random"
