@@ -163,7 +163,7 @@ def cmd_train(a) -> int:
                      augment=a.augment, small_text=a.small_text, rec_per_mosaic=a.rec_per_mosaic, workers=a.workers,
                      checkpoint_every=a.checkpoint_every, height=height, width=width, real_scenes=a.real_scenes,
                      scene_root=a.scene_root, open_text=a.open_text, backgrounds=a.backgrounds, bf16=a.bf16, qat=a.qat,
-                     model=model, continue_from=a.continue_from, paste_share=a.paste_share,
+                     model=model, continue_from=a.continue_from, paste_share=a.paste_share, punctuation=a.punctuation,
                      label_smoothing=a.label_smoothing)
     stored = stored_settings(a.out, a.resume, a.continue_from)
     if stored:  # a run that goes on keeps its own settings; only the flags given here change them
@@ -379,6 +379,9 @@ def _add_train(sub) -> None:
     t.add_argument("--backgrounds", default=None, metavar="DIR", help="photographs behind synthetic words")
     t.add_argument("--paste-share", type=float, default=D.paste_share, metavar="P",
                    help="share of the real scenes that also get 1-4 synthetic words where no text is labelled")
+    t.add_argument("--punctuation", type=float, default=D.punctuation, metavar="P",
+                   help="with --open-text: share of synthetic words shown with symbols the label leaves out "
+                        "(\"#black\", \"SALE!\"), so the reader skips what is not in its charset (default 0)")
     t.add_argument("--label-smoothing", type=float, default=D.label_smoothing, metavar="E",
                    help="label smoothing of the decoder's cross-entropy (default 0)")
     t.add_argument("--size", default=f"{D.height}x{D.width}", metavar="HxW",

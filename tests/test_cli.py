@@ -191,6 +191,8 @@ def test_bad_curriculum(tmp_path, capsys):
     (["--real-fraction", "1.5"], "train --real-fraction: found 1.5, expected a fraction in [0, 1]"),
     (["--small-text", "-0.1"], "train --small-text: found -0.1, expected a fraction in [0, 1]"),
     (["--small-text", "0.3", "--no-augment"], "train --small-text: found 0.3 with --no-augment, expected --augment"),
+    (["--punctuation", "0.1"], "train --punctuation: found 0.1 without --open-text, expected --open-text"),
+    (["--punctuation", "1.5", "--open-text"], "train --punctuation: found 1.5, expected a fraction in [0, 1]"),
     (["--curriculum", "0:7"], "curriculum: found '0:7'"),
     (["--real-scenes", "3", "--batch", "2"], "train --real-scenes: found 3, expected 0..--batch (2)"),
     (["--real-scenes", "1"], "train --real-scenes: found no --scene-root"),

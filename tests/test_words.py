@@ -100,3 +100,18 @@ def test_an_alphabet_that_keeps_no_word_still_draws_its_own_characters():
     gen = SynthGenerator(fonts=fonts[:1], vocabulary=["street", "coffee"], charset=digits)
     labels = [gen._text(rng)[1] for _ in range(200)]
     assert all(lab and set(lab) <= set(digits) for lab in labels)
+
+
+def test_punctuation_shows_symbols_the_label_leaves_out():
+    """--punctuation: a share of the texts is shown as "#black", "SALE!", "(open)"; the label stays
+    the word, and a share of 0 draws exactly what it drew before (held-out sets do not move)."""
+    plain, deco = TextSource(words=WORDS), TextSource(words=WORDS, punctuation=0.5)
+    r0, r1, r2 = (np.random.default_rng(3) for _ in range(3))
+    assert [TextSource(words=WORDS, punctuation=0.0).draw(r0) for _ in range(200)] == [plain.draw(r1) for _ in range(200)]
+    drawn = [deco.draw(r2) for _ in range(2000)]
+    decorated = [(s, lab) for s, lab, _ in drawn if s[:1] in "#@$&*(\"'[+" or s[-1:] in "!?.,:;)\"'%*]+"]
+    assert 0.4 < len(decorated) / len(drawn) < 0.6
+    assert all(lab == normalize_text(s) and lab and not set(lab) & set("#@$&*()!?.,:;\"'%[]+") for s, lab, _ in drawn)
+    assert any(s.startswith("#") for s, _ in decorated) and any(s.endswith("!") for s, _ in decorated)
+    with pytest.raises(ValueError, match="punctuation: found 2"):
+        TextSource(words=WORDS, punctuation=2)

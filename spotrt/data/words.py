@@ -48,14 +48,26 @@ def english_words(n: int = 60000, exponent: float = 0.3) -> tuple[tuple[str, ...
     return tuple(words), p / p.sum()
 
 
+# Symbols scene text puts around words (hashtags, prices, quotes, exclamations); never labelled.
+_SYMBOLS_BEFORE = "#@$&*(\"'[+"
+_SYMBOLS_AFTER = "!?.,:;)\"'%*]+"
+
+
 class TextSource:
     """Draws text to render: `random_share` random strings, the rest English words."""
 
     def __init__(self, charset: str = DEFAULT_CHARSET, max_len: int = 16, random_share: float = 1 / 3,
-                 words: tuple[tuple[str, ...], np.ndarray] | None = None):
-        if not 0.0 <= random_share <= 1.0:
-            raise ValueError(f"random_share: found {random_share}, expected a fraction in [0, 1]")
+                 words: tuple[tuple[str, ...], np.ndarray] | None = None, punctuation: float = 0.0):
+        """`punctuation`: share of the drawn texts shown with symbols around them ("#black",
+        "SALE!", "(open)") that the label leaves out, so the reader learns to skip what is not in
+        its charset instead of reading "#" as "h"; training only (0 keeps every held-out set as it was)."""
+        for name, share in (("random_share", random_share), ("punctuation", punctuation)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name}: found {share}, expected a fraction in [0, 1]")
         self.charset, self.max_len, self.random_share = charset, max_len, random_share
+        self.punctuation = float(punctuation)
+        self.symbols_before = "".join(c for c in _SYMBOLS_BEFORE if c not in charset)
+        self.symbols_after = "".join(c for c in _SYMBOLS_AFTER if c not in charset)
         self.words, self.p = words if words is not None else english_words()
         self._cum = np.cumsum(self.p)
         self.letters = "".join(c for c in string.ascii_lowercase if c in charset)
@@ -112,8 +124,24 @@ class TextSource:
     def draw(self, rng: np.random.Generator) -> tuple[str, str, str]:
         """-> (text to render, label, kind in KINDS); the kind is also kept in `last_kind`."""
         shown, label, kind = self._draw(rng)
+        if self.punctuation and rng.random() < self.punctuation:
+            shown = self._decorate(rng, shown)
         self.last_kind = kind
         return shown, label, kind
+
+    def _decorate(self, rng: np.random.Generator, shown: str) -> str:
+        """`shown` with one or two symbols outside the charset before and/or after it (the label is unchanged)."""
+        before, after = self.symbols_before, self.symbols_after
+        r = rng.random()
+        if before and (r < 0.4 or not after):
+            return self._chars(rng, before, 1 + int(rng.random() < 0.15)) + shown
+        if after and (r < 0.85 or not before):
+            return shown + self._chars(rng, after, 1 + int(rng.random() < 0.15))
+        pair = {"(": ")", "\"": "\"", "'": "'", "[": "]"}
+        opening = "([\"'"[int(rng.integers(4))]
+        if opening in before and pair[opening] in after:
+            return opening + shown + pair[opening]
+        return shown
 
     def _draw(self, rng: np.random.Generator) -> tuple[str, str, str]:
         for _ in range(20):

@@ -80,7 +80,7 @@ class BatchMaker:
                  curriculum, real_crops_root: str | None, real_fraction: float, max_len: int, charset: str,
                  mosaic_curriculum=None, augment: bool = False, small_text: float = 0.0,
                  real_scenes: int = 0, scene_root: str | None = None, open_text: bool = False,
-                 backgrounds_root: str | None = None, paste_share: float = 0.0):
+                 backgrounds_root: str | None = None, paste_share: float = 0.0, punctuation: float = 0.0):
         self.cfg = cfg
         self.seed, self.batch, self.mosaics = seed, batch, mosaics
         self.height, self.width = height, width
@@ -98,6 +98,7 @@ class BatchMaker:
         if not 0.0 <= paste_share <= 1.0:
             raise ValueError(f"paste share: found {paste_share}, expected a fraction in [0, 1]")
         self.paste_share = paste_share
+        self.punctuation = punctuation
         self._scenes: SceneSampler | None = None
         self._gen = None
         self._real: list[tuple[str, str]] | None = None
@@ -123,7 +124,7 @@ class BatchMaker:
                 from ..data.fonts import find_fonts
                 from ..data.words import TextSource
 
-                text_source = TextSource(self.charset, self.max_len)
+                text_source = TextSource(self.charset, self.max_len, punctuation=self.punctuation)
                 fonts = find_fonts("train")
             backgrounds = None
             if self.backgrounds_root:

@@ -88,6 +88,7 @@ class TrainConfig:
     scene_root: str | None = None  # ICDAR 2015 training scenes (images/ and gt/); its validation split is never used
     open_text: bool = False      # open vocabulary + random strings instead of the legacy word list
     paste_share: float = 0.0     # share of real scenes that also get synthetic words pasted where no text is
+    punctuation: float = 0.0     # with open_text: share of synthetic words shown with unlabelled symbols ("#black")
     label_smoothing: float = 0.0  # of the decoder's cross-entropy
     backgrounds: str | None = None  # folder of photographs behind synthetic words
     bf16: bool = False           # torch.autocast bfloat16 (CPU with AVX-512 BF16 / AMX; CUDA)
@@ -108,7 +109,7 @@ class TrainConfig:
             raise SpotrtError("train --batch/--mosaics: found 0 and 0, expected at least one scene or mosaic per step")
         if not self.lr > 0:
             fail("lr", self.lr, "a positive learning rate")
-        for name in ("real_fraction", "small_text"):
+        for name in ("real_fraction", "small_text", "punctuation"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 fail(name.replace("_", "-"), getattr(self, name), "a fraction in [0, 1]")
         for name in ("paste_share", "label_smoothing"):
@@ -116,6 +117,8 @@ class TrainConfig:
                 fail(name.replace("_", "-"), getattr(self, name), "a fraction in [0, 1)")
         if self.small_text and not self.augment:
             fail("small-text", f"{self.small_text} with --no-augment", "--augment (it is augmentation)")
+        if self.punctuation and not self.open_text:
+            fail("punctuation", f"{self.punctuation} without --open-text", "--open-text (it decorates that text source)")
         for name in ("height", "width"):
             value = getattr(self, name)
             if value < 32 or value % 32:

@@ -227,7 +227,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
                        mosaic_curriculum=parse_curriculum(tc.mosaic_curriculum or tc.curriculum),
                        augment=tc.augment, small_text=tc.small_text, real_scenes=tc.real_scenes,
                        scene_root=tc.scene_root, open_text=tc.open_text, backgrounds_root=tc.backgrounds,
-                       paste_share=tc.paste_share)
+                       paste_share=tc.paste_share, punctuation=tc.punctuation)
     loader = torch.utils.data.DataLoader(
         _Steps(maker, start, tc.steps), batch_size=None, num_workers=tc.workers,
         prefetch_factor=2 if tc.workers else None, collate_fn=lambda b: b, worker_init_fn=_worker_init,
