@@ -26,7 +26,7 @@ def compare_with_torch(model, path, batch: int, seed: int = 3):
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((batch, 3, 128, 256)).astype(np.float32))
     ref = model(x)
     got = OnnxRuntimeSpotter(path, threads=1).run(x.numpy())
-    k, t = model.cfg.max_proposals, model.cfg.max_word_len
+    k, t = model.cfg.output_slots, model.cfg.max_word_len
     assert got["boxes"].shape == (batch, k, 4) and got["tokens"].shape == (batch, k, t)
     assert got["tokens"].dtype == np.int32 and got["count"].dtype == np.int32
     np.testing.assert_array_equal(got["count"], ref.count.numpy())

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model import boxes as B
+from ..model import pyramid
 from ..model.roi_pool import pooled_widths, var_roi_pool
 from ..model.spotter import DET_WEIGHTS, Spotter
 from ..plugins.attn_decoder.reference import WEIGHT_NAMES
@@ -183,15 +184,25 @@ class ExportSpotter(nn.Module):
         c = model.cfg
         fh, fw = -(-input_size[0] // c.stride), -(-input_size[1] // c.stride)
         self.register_buffer("anchors", B.make_level_anchors(c, fh, fw), persistent=False)
+        if c.pyramid_factor:
+            f = c.pyramid_factor
+            ch, cw = -(-input_size[0] // (c.stride * f)), -(-input_size[1] // (c.stride * f))
+            self.register_buffer("coarse_anchors", B.make_level_anchors(c, ch, cw), persistent=False)
 
-    def propose_one(self, logits, deltas):
+    def propose_one(self, logits, deltas, anchors=None, k: int | None = None, min_height: float = 0.0,
+                    size: tuple[int, int] | None = None):
+        """One image's proposals (K,4) and count: by default the fine pass's; the pyramid's coarse
+        pass gives its own anchors, K, minimum height and (averaged-down) image size."""
         c = self.cfg
-        img_h, img_w = self.input_size
-        k = c.max_proposals
+        img_h, img_w = size or self.input_size
+        k = c.max_proposals if k is None else k
+        anchors = self.anchors if anchors is None else anchors
         s, top = torch.topk(logits, min(c.pre_nms_top_n, logits.shape[0]))
-        boxes = B.clip(B.decode(self.anchors[top], deltas[top]), img_h, img_w)
+        boxes = B.clip(B.decode(anchors[top], deltas[top]), img_h, img_w)
         wh = boxes[:, 2:] - boxes[:, :2]
         ok = (wh >= c.proposal_min_size).all(dim=1)
+        if min_height:
+            ok = ok & (wh[:, 1] >= min_height)
         s = torch.where(ok, s, torch.full_like(s, INVALID_SCORE))
         keep = _NMS.apply(boxes, s, float(c.proposal_nms_iou), int(k))
         count = (keep >= 0).sum()
@@ -200,14 +211,15 @@ class ExportSpotter(nn.Module):
         valid = torch.arange(k) < count
         return boxes[idx] * valid[:, None].to(boxes.dtype), count
 
-    def pool(self, feats, rois):
+    def pool(self, feats, rois, k: int | None = None, stride: int | None = None):
         c = self.cfg
         n = self.batch
-        k = c.max_proposals
+        k = c.max_proposals if k is None else k
+        stride = stride or c.rec_stride
         if self.plugins:
             bidx = torch.arange(n, dtype=torch.int32).repeat_interleave(k)
-            return _VarRoIPool.apply(feats, rois, bidx, c.rec_stride, c.roi_height, c.roi_max_width)
-        pooled, widths = portable_pool(feats, rois, n, k, c.rec_stride, c.roi_height, c.roi_max_width)
+            return _VarRoIPool.apply(feats, rois, bidx, stride, c.roi_height, c.roi_max_width)
+        pooled, widths = portable_pool(feats, rois, n, k, stride, c.roi_height, c.roi_max_width)
         return pooled, widths
 
     def decode_text(self, memory, mask, widths, holistic):
@@ -225,33 +237,58 @@ class ExportSpotter(nn.Module):
         tokens, probs = unrolled_greedy(dec, memory, mask, holistic)
         return tokens.to(torch.int32), probs
 
+    def proposals_of(self, images, **coarse):
+        """Stage 1 of a pass over `images` -> (its stride-4 features, proposals (N,K,4), count (N,))."""
+        feats, rec_feats = self.model.features(images)
+        logits, deltas = self.model.tpn(feats)
+        props, counts = [], []
+        for i in range(self.batch):
+            p, cnt = self.propose_one(logits[i], deltas[i], **coarse)
+            props.append(p)
+            counts.append(cnt)
+        return rec_feats, torch.stack(props), torch.stack(counts)
+
     def forward(self, images):
         c = self.cfg
         n = self.batch
-        k, t = c.max_proposals, c.max_word_len
+        t = c.max_word_len
         img_h, img_w = self.input_size
         m = self.model
-        feats, rec_feats = m.features(images)
-        logits, deltas = m.tpn(feats)
-        props, counts = [], []
-        for i in range(n):
-            p, cnt = self.propose_one(logits[i], deltas[i])
-            props.append(p)
-            counts.append(cnt)
-        proposals = torch.stack(props)                                       # (N,K,4)
-        count = torch.stack(counts)                                          # (N,)
-        valid = torch.arange(k)[None, :] < count[:, None]                    # (N,K)
+        rec_feats, proposals, count = self.proposals_of(images)             # (N,K,4), (N,)
+        k = c.max_proposals
         rois = proposals.reshape(n * k, 4)
         pooled, widths = self.pool(rec_feats, rois)
+        valid = torch.arange(k)[None, :] < count[:, None]                    # (N,K)
+        if c.pyramid_factor:  # the coarse pass: its regions are encoded, scored and read with the fine ones
+            f, k2 = c.pyramid_factor, c.pyramid_proposals
+            rec_coarse, coarse_props, coarse_count = self.proposals_of(
+                pyramid.coarse_image(images, f), anchors=self.coarse_anchors, k=k2,
+                min_height=c.pyramid_min_height / f, size=(img_h // f, img_w // f))
+            coarse_rois = (coarse_props * f).reshape(n * k2, 4)
+            coarse_pooled, coarse_widths = self.pool(rec_coarse, coarse_rois, k2, c.rec_stride * f)
+            rois = torch.cat([rois, coarse_rois])
+            pooled, widths = torch.cat([pooled, coarse_pooled]), torch.cat([widths, coarse_widths])
         memory, mask, holistic = m.encoder(pooled, widths.long())
         det_logit, det_delta = m.detector(holistic)
         refined = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
         tokens, probs = self.decode_text(memory, mask, widths, holistic)
-        vf = valid.to(refined.dtype)
-        boxes = refined.reshape(n, k, 4) * vf[..., None]
-        scores = torch.sigmoid(det_logit).reshape(n, k) * vf
-        tokens = torch.where(valid[..., None], tokens.reshape(n, k, t), torch.zeros_like(tokens.reshape(n, k, t)))
-        probs = probs.reshape(n, k, t) * vf[..., None]
+        scores = torch.sigmoid(det_logit)
+        if not c.pyramid_factor:
+            vf = valid.to(refined.dtype)
+            boxes = refined.reshape(n, k, 4) * vf[..., None]
+            scores = scores.reshape(n, k) * vf
+            tokens = torch.where(valid[..., None], tokens.reshape(n, k, t), torch.zeros_like(tokens.reshape(n, k, t)))
+            probs = probs.reshape(n, k, t) * vf[..., None]
+            return boxes, scores, tokens, probs, count.to(torch.int32)
+        split = n * k
+        fine = [refined[:split].reshape(n, k, 4), scores[:split].reshape(n, k), tokens[:split].reshape(n, k, t),
+                probs[:split].reshape(n, k, t)]
+        coarse = [refined[split:].reshape(n, k2, 4), scores[split:].reshape(n, k2), tokens[split:].reshape(n, k2, t),
+                  probs[split:].reshape(n, k2, t)]
+        coarse_valid = torch.arange(k2)[None, :] < coarse_count[:, None]
+        keep = pyramid.fine_kept(c, fine[0], valid, coarse[0], coarse_valid, *coarse[1:])
+        both = [torch.cat([a, b], dim=1) for a, b in zip(fine, coarse)]
+        (boxes, scores, tokens, probs), count = pyramid.pack(torch.cat([keep, coarse_valid], dim=1), both)
         return boxes, scores, tokens, probs, count.to(torch.int32)
 
 

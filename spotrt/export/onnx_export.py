@@ -136,7 +136,7 @@ def export_model(weights=None, out="model.onnx", input_size=None, batch: int = 1
             dummy = torch.zeros((int(batch), 3, *size))
             onx = _to_onnx(module, (dummy,), ["image"], ["boxes", "scores", "tokens", "token_probs", "count"], opset,
                            plugins=kind == KIND_PLUGIN)
-            n, k, t = int(batch), cfg.max_proposals, cfg.max_word_len
+            n, k, t = int(batch), cfg.output_slots, cfg.max_word_len
             _static_outputs(onx, {"boxes": ((n, k, 4), FLOAT), "scores": ((n, k), FLOAT),
                                   "tokens": ((n, k, t), INT32), "token_probs": ((n, k, t), FLOAT),
                                   "count": ((n,), INT32)})

@@ -33,6 +33,14 @@ class SpotterConfig:
     level_anchor_heights: tuple[tuple[float, ...], ...] = ()
     pre_nms_top_n: int = 800
     max_proposals: int = 48          # K: proposals per image, padded, with a valid count
+    # Text taller than the anchors in the same network call: the image is also read averaged down
+    # `pyramid_factor` times (0: not), with the same weights. That coarse pass proposes only regions
+    # at least `pyramid_min_height` input pixels tall (`pyramid_proposals` of them, pooled from its
+    # own stride-4 features); a fine region mostly inside a coarse word it reads is left to it
+    # (spotrt/model/pyramid.py). Inference only: training never sees it.
+    pyramid_factor: int = 0
+    pyramid_min_height: float = 56.0
+    pyramid_proposals: int = 16
     proposal_nms_iou: float = 0.7
     proposal_min_size: float = 4.0
     roi_height: int = 8              # H of the varying-width RoI pooling
@@ -72,6 +80,10 @@ class SpotterConfig:
         if not (0.0 <= self.score_thresh <= 1.0 and 0.0 <= self.word_score_thresh <= 1.0):
             raise ValueError(f"config: score_thresh {self.score_thresh} and word_score_thresh "
                              f"{self.word_score_thresh} must be in 0..1")
+        # inputs are multiples of 32, so the coarse image stays a multiple of the stride (8)
+        if self.pyramid_factor not in (0, 2, 4) or self.pyramid_proposals < 1:
+            raise ValueError(f"config: pyramid_factor {self.pyramid_factor} and pyramid_proposals "
+                             f"{self.pyramid_proposals}: expected a factor of 0 (off), 2 or 4, and >= 1 proposals")
         if self.encoder_convs < 0 or self.encoder_channels < 1:
             raise ValueError("config: encoder_convs must be >= 0 and encoder_channels >= 1")
 
@@ -86,6 +98,11 @@ class SpotterConfig:
         for i, hs in enumerate(self.level_anchor_heights, start=1):
             levels.append((self.stride * 2**i, hs))
         return levels
+
+    @property
+    def output_slots(self) -> int:
+        """K of the outputs: the fine pass's proposals plus the coarse pass's, if any."""
+        return self.max_proposals + (self.pyramid_proposals if self.pyramid_factor else 0)
 
     @property
     def num_classes(self) -> int:

@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from . import boxes as B
+from . import pyramid
 from .backbone import RecognitionFeatures, build_backbone
 from .config import SpotterConfig
 from .heads import AttentionDecoder, DetectionHead, RegionEncoder, TextProposalNetwork
+from .pyramid import pack
 from .roi_pool import var_roi_pool
 
 DET_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
@@ -66,11 +68,13 @@ class Spotter(nn.Module):
             self._anchor_cache[key] = B.make_level_anchors(c, feat_h, feat_w)
         return self._anchor_cache[key].to(device)
 
-    def propose(self, logits, deltas, anchors, img_h: int, img_w: int):
-        """Top proposals per image after NMS -> boxes (B,K,4), scores (B,K), count (B,)."""
+    def propose(self, logits, deltas, anchors, img_h: int, img_w: int, k: int | None = None,
+                min_height: float = 0.0):
+        """Top proposals per image after NMS -> boxes (B,K,4), scores (B,K), count (B,); `k` slots
+        (default max_proposals), of boxes at least `min_height` tall (the pyramid's coarse pass)."""
         c = self.cfg
         b = logits.shape[0]
-        k = c.max_proposals
+        k = c.max_proposals if k is None else k
         out_boxes = logits.new_zeros((b, k, 4))
         out_scores = logits.new_zeros((b, k))
         count = torch.zeros(b, dtype=torch.long, device=logits.device)
@@ -82,7 +86,7 @@ class Spotter(nn.Module):
             boxes = B.clip(B.decode(anchors[top], deltas[i, top].detach()), img_h, img_w)
             s = scores[top]
             wh = boxes[:, 2:] - boxes[:, :2]
-            ok = (wh >= c.proposal_min_size).all(dim=1)
+            ok = (wh >= c.proposal_min_size).all(dim=1) & (wh[:, 1] >= min_height)
             boxes, s = boxes[ok], s[ok]
             keep = B.nms(boxes.cpu(), s.cpu(), c.proposal_nms_iou, k).to(boxes.device)
             n = len(keep)
@@ -100,10 +104,12 @@ class Spotter(nn.Module):
                 c4 = x
         return x, self.rec_features(c4, x)
 
-    def regions(self, rec_feats, rois, batch_index):
-        """Pool and encode regions -> (memory, mask, holistic, widths)."""
+    def regions(self, rec_feats, rois, batch_index, stride: int | None = None):
+        """Pool and encode regions -> (memory, mask, holistic, widths); `stride`: of `rec_feats` in the
+        rois' pixels (default rec_stride; the pyramid's coarse pass pools with rec_stride * factor)."""
         c = self.cfg
-        pooled, widths = var_roi_pool(rec_feats, rois, batch_index, c.rec_stride, c.roi_height, c.roi_max_width)
+        pooled, widths = var_roi_pool(rec_feats, rois, batch_index, stride or c.rec_stride, c.roi_height,
+                                      c.roi_max_width)
         return (*self.encoder(pooled, widths), widths)
 
     def proposals_of(self, images: torch.Tensor):
@@ -116,31 +122,28 @@ class Spotter(nn.Module):
 
     def valid_regions(self, proposals, count):
         """The filled proposal slots -> (valid (B,K) bool, rois (N,4), batch_index (N,))."""
-        valid = torch.arange(self.cfg.max_proposals, device=proposals.device)[None, :] < count[:, None]
+        valid = torch.arange(proposals.shape[1], device=proposals.device)[None, :] < count[:, None]
         return valid, proposals[valid], torch.nonzero(valid)[:, 0]
 
-    def detect(self, rec_feats, proposals, count, img_h: int, img_w: int) -> Detections:
+    def detect(self, rec_feats, proposals, count, img_h: int, img_w: int, stride: int | None = None) -> Detections:
         """Stage 2: pool and encode the valid proposals, score and refine their boxes."""
         valid, rois, batch_index = self.valid_regions(proposals, count)
-        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index)
+        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index, stride)
         det_logit, det_delta = self.detector(holistic)
         boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
         return Detections(valid, boxes, det_logit, memory, mask, holistic)
 
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> SpotterOutput:
-        """Inference on normalized images (B,3,H,W), H and W multiples of the stride."""
+    def _read(self, rec_feats, proposals, count, img_h: int, img_w: int, stride: int | None = None) -> SpotterOutput:
+        """Stages 2 and 3 on one pass's proposals (B,K,4) -> its outputs, K slots."""
         c = self.cfg
-        b, _, img_h, img_w = images.shape
-        rec_feats, proposals, count = self.proposals_of(images)
-        d = self.detect(rec_feats, proposals, count, img_h, img_w)
+        b, k = proposals.shape[:2]
+        d = self.detect(rec_feats, proposals, count, img_h, img_w, stride)
         tokens, probs = self.decoder.greedy(d.memory, d.mask, d.holistic)  # stage 3: read
-        k, t = c.max_proposals, c.max_word_len
         out = SpotterOutput(
             boxes=proposals.new_zeros((b, k, 4)),
             scores=proposals.new_zeros((b, k)),
-            tokens=torch.zeros((b, k, t), dtype=torch.long, device=images.device),
-            token_probs=proposals.new_zeros((b, k, t)),
+            tokens=torch.zeros((b, k, c.max_word_len), dtype=torch.long, device=proposals.device),
+            token_probs=proposals.new_zeros((b, k, c.max_word_len)),
             proposals=proposals,
             count=count,
         )
@@ -149,6 +152,43 @@ class Spotter(nn.Module):
         out.tokens[d.valid] = tokens
         out.token_probs[d.valid] = probs
         return out
+
+    def coarse_proposals(self, images: torch.Tensor):
+        """The pyramid's coarse pass, stage 1: (its stride-4 features, proposals (B,K2,4) in the
+        input's pixels, count (B,)) of the image averaged down `pyramid_factor` times."""
+        c = self.cfg
+        f = c.pyramid_factor
+        small = pyramid.coarse_image(images, f)
+        feats, rec_feats = self.features(small)
+        logits, deltas = self.tpn(feats)
+        anchors = self.anchors(feats.shape[2], feats.shape[3], feats.device)
+        proposals, _, count = self.propose(logits, deltas, anchors, small.shape[2], small.shape[3],
+                                           k=c.pyramid_proposals, min_height=c.pyramid_min_height / f)
+        return rec_feats, proposals * f, count
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> SpotterOutput:
+        """Inference on normalized images (B,3,H,W), H and W multiples of the stride (of the stride
+        times `pyramid_factor` for a pyramid model: its slots are the fine pass's and then the coarse
+        pass's, merged and packed by spotrt/model/pyramid.py)."""
+        c = self.cfg
+        _, _, img_h, img_w = images.shape
+        rec_feats, proposals, count = self.proposals_of(images)
+        fine = self._read(rec_feats, proposals, count, img_h, img_w)
+        if not c.pyramid_factor:
+            return fine
+        rec_coarse, proposals, count = self.coarse_proposals(images)
+        coarse = self._read(rec_coarse, proposals, count, img_h, img_w, c.rec_stride * c.pyramid_factor)
+        k = c.max_proposals
+        fine_valid = torch.arange(k, device=images.device)[None, :] < fine.count[:, None]
+        coarse_valid = torch.arange(c.pyramid_proposals, device=images.device)[None, :] < coarse.count[:, None]
+        keep = pyramid.fine_kept(c, fine.boxes, fine_valid, coarse.boxes, coarse_valid, coarse.scores,
+                                 coarse.tokens, coarse.token_probs)
+        valid = torch.cat([keep, coarse_valid], dim=1)
+        both = [torch.cat([getattr(fine, n), getattr(coarse, n)], dim=1)
+                for n in ("boxes", "scores", "tokens", "token_probs", "proposals")]
+        (boxes, scores, tokens, token_probs, proposals), count = pack(valid, both)
+        return SpotterOutput(boxes, scores, tokens, token_probs, proposals, count)
 
     @torch.no_grad()
     def recognize(self, images: torch.Tensor, rois: torch.Tensor, batch_index: torch.Tensor):

@@ -1,0 +1,76 @@
+"""The coarse pass of a pyramid spotter (config `pyramid_factor`): text taller than the anchors.
+
+The anchors stop at about 70 px and the stride-4 features that regions are pooled from see less
+than a 100-px letter, so a large word is found in pieces and misread. Read averaged down by the
+factor, the same word is the size the network was trained on. One network call runs both passes
+with the same weights: the fine pass as always, and a coarse pass over the image averaged down
+(`coarse_image`) that proposes only regions at least `pyramid_min_height` input pixels tall and
+pools them from its own stride-4 features (stride `rec_stride * factor` in input pixels). Their
+regions are encoded, scored and read together.
+
+Which slots a call reports (`fine_kept`): every coarse region, and every fine region except those
+mostly inside (`IOA`) a coarse region that reads as a word the model would report (detection score
+and word score at or above the model's thresholds): those are pieces of the large word. Then the
+kept slots are packed first (`pack`), so the outputs keep their meaning (K = `output_slots`, a
+valid count). `Spotter.forward` and the exported graphs (spotrt/export/graph.py) both call these
+functions, so every backend merges the two passes the same way; all of it is ONNX-exportable
+(AveragePool, CumSum, TopK, GatherElements).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IOA = 0.5  # share of a fine region inside a coarse word above which it is taken as a piece of it
+
+
+def coarse_image(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B,3,H,W) normalized images -> averaged down `factor` times (each output pixel the mean of a
+    factor x factor block: what cv2.INTER_AREA gives at that scale). H and W: multiples of it."""
+    return F.avg_pool2d(images, factor)
+
+
+def read_confidence(tokens: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy tokens and their probabilities (..., T) -> (mean probability of the characters and the
+    end token, number of characters): postprocess.text_confidence in static-shape tensor ops."""
+    t = tokens.shape[-1]
+    ended = torch.cumsum((tokens == 0).to(probs.dtype), dim=-1) > 0   # at or after the first end token
+    length = (~ended).to(probs.dtype).sum(-1)
+    positions = torch.arange(t, dtype=probs.dtype, device=probs.device)
+    read = (positions <= length[..., None]).to(probs.dtype)           # the characters and the end token
+    return (probs * read).sum(-1) / read.sum(-1), length
+
+
+def batched_ioa(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Share of each box of a (B,N,4) covered by each box of b (B,M,4) -> (B,N,M)."""
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])
+    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    return wh[..., 0] * wh[..., 1] / area_a[..., None].clamp(min=1e-6)
+
+
+def fine_kept(cfg, fine_boxes, fine_valid, coarse_boxes, coarse_valid, coarse_scores, coarse_tokens, coarse_probs):
+    """(B,K) fine slots to report: valid, and not mostly inside a coarse region that reads as a
+    reported word (detection score >= score_thresh, a non-empty reading, word score >= word_score_thresh)."""
+    conf, length = read_confidence(coarse_tokens, coarse_probs)
+    claims = (coarse_valid & (coarse_scores >= cfg.score_thresh) & (length > 0)
+              & (coarse_scores * conf >= cfg.word_score_thresh))
+    inside = (batched_ioa(fine_boxes, coarse_boxes) > IOA) & claims[:, None, :]
+    return fine_valid & ~inside.any(dim=-1)
+
+
+def pack(valid: torch.Tensor, tensors: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Valid slots first, each group in slot order: (B,S) valid and (B,S,...) tensors -> (the tensors
+    reordered, with the invalid slots zeroed, and the valid count (B,))."""
+    b, s = valid.shape
+    slots = torch.arange(s, dtype=torch.float32, device=valid.device)
+    key = valid.to(torch.float32) * (s + 1) - slots          # valid slots rank above every invalid one
+    order = torch.topk(key, s, dim=1).indices
+    out = []
+    for t in tensors:
+        zeroed = torch.where(valid.view(b, s, *([1] * (t.dim() - 2))), t, torch.zeros_like(t))
+        index = order.view(b, s, *([1] * (t.dim() - 2))).expand_as(t)
+        out.append(torch.gather(zeroed, 1, index))
+    return out, valid.sum(dim=1)

@@ -1,0 +1,100 @@
+"""The pyramid's coarse pass (spotrt/model/pyramid.py): its merge rule, and both graphs against
+Spotter.forward with it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import small_spotter
+from spotrt.model import pyramid
+from spotrt.model.config import SpotterConfig
+from spotrt.postprocess import decode_tokens, text_confidence
+
+
+def test_pack_moves_valid_slots_first_in_order_and_zeroes_the_rest():
+    valid = torch.tensor([[False, True, False, True, True], [False, False, False, False, False]])
+    boxes = torch.arange(2 * 5 * 4, dtype=torch.float32).reshape(2, 5, 4) + 1
+    tokens = torch.arange(2 * 5 * 3).reshape(2, 5, 3) + 1
+    (b, t), count = pyramid.pack(valid, [boxes, tokens])
+    assert count.tolist() == [3, 0]
+    assert torch.equal(b[0, :3], boxes[0, [1, 3, 4]]) and torch.equal(t[0, :3], tokens[0, [1, 3, 4]])
+    assert not b[0, 3:].any() and not t[0, 3:].any() and not b[1].any() and not t[1].any()
+
+
+def test_read_confidence_is_postprocess_text_confidence():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 4, (64, 6))
+    tokens[:4] = [[0, 2, 3, 0, 0, 0], [1, 2, 3, 1, 2, 3], [3, 0, 1, 1, 1, 1], [2, 2, 0, 0, 0, 0]]
+    probs = rng.random((64, 6)).astype(np.float32)
+    conf, length = pyramid.read_confidence(torch.from_numpy(tokens), torch.from_numpy(probs))
+    for i in range(64):
+        text = decode_tokens(tokens[i], "abc")
+        assert int(length[i]) == len(text)
+        assert float(conf[i]) == pytest.approx(text_confidence(probs[i], text), abs=1e-6)
+
+
+def test_fine_pieces_inside_a_reported_coarse_word_are_left_to_it():
+    cfg = SpotterConfig(score_thresh=0.5, word_score_thresh=0.6)
+    fine = torch.tensor([[[10.0, 10, 40, 60], [45, 10, 90, 60], [300, 10, 340, 40], [80, 10, 150, 60]]])
+    fine_valid = torch.tensor([[True, True, True, False]])
+    # a coarse word over the first two fine pieces, read "abc" with confidence 0.9 and detection 0.9;
+    # a second coarse region over the third, detected but read below the word threshold
+    coarse = torch.tensor([[[0.0, 0, 100, 70], [290, 0, 350, 50]]])
+    tokens = torch.tensor([[[1, 2, 3, 0], [1, 0, 0, 0]]])
+    probs = torch.tensor([[[0.9] * 4, [0.5] * 4]])
+    keep = pyramid.fine_kept(cfg, fine, fine_valid, coarse, torch.tensor([[True, True]]), torch.tensor([[0.9, 0.9]]),
+                             tokens, probs)
+    assert keep.tolist() == [[False, False, True, False]]
+    # the same coarse word below the detection threshold claims nothing
+    keep = pyramid.fine_kept(cfg, fine, fine_valid, coarse, torch.tensor([[True, True]]), torch.tensor([[0.4, 0.9]]),
+                             tokens, probs)
+    assert keep.tolist() == [[True, True, True, False]]
+
+
+@pytest.mark.parametrize("factor", [3, -2, 1])
+def test_bad_factor_is_refused(factor):
+    with pytest.raises(ValueError, match="pyramid_factor"):
+        SpotterConfig(pyramid_factor=factor)
+
+
+def _pyramid_model():
+    model = small_spotter(seed=6, pyramid_factor=2, pyramid_min_height=24.0, pyramid_proposals=5)
+    assert model.cfg.output_slots == 17
+    return model
+
+
+def test_forward_reports_coarse_regions_after_the_fine_ones():
+    """Spotter.forward with the coarse pass: K + K2 slots, packed; its regions are the coarse pass's
+    proposals (at least pyramid_min_height tall), read like the fine ones."""
+    model = _pyramid_model()
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal((2, 3, 128, 256)).astype(np.float32))
+    out = model(x)
+    assert out.boxes.shape == (2, 17, 4) and out.tokens.shape == (2, 17, model.cfg.max_word_len)
+    plain = model.cfg.replace(pyramid_factor=0)
+    fine_model = small_spotter(seed=6)  # the same weights without the coarse pass
+    fine_model.cfg = plain
+    fine = fine_model(x)
+    _, props, coarse_count = model.coarse_proposals(x)
+    assert (coarse_count > 0).all()
+    valid = props[0, : int(coarse_count[0])]
+    assert ((valid[:, 3] - valid[:, 1]) >= 24.0).all()
+    for i in range(2):
+        n = int(out.count[i])
+        assert n <= int(fine.count[i]) + int(coarse_count[i]) and n >= int(coarse_count[i])
+        assert not out.boxes[i, n:].any() and not out.tokens[i, n:].any()
+        # the coarse regions are the last slots, in proposal order
+        tail = out.proposals[i, n - int(coarse_count[i]):n]
+        assert torch.allclose(tail, props[i, : int(coarse_count[i])])
+
+
+@pytest.mark.parametrize("kind", ["plugin", "portable"])
+def test_pyramid_graphs_equal_torch(tmp_path, kind):
+    pytest.importorskip("onnxruntime_extensions")
+    from spotrt.export.onnx_export import export_model
+    from test_export import compare_with_torch
+
+    model = _pyramid_model()
+    paths = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=2, kinds=(kind,))
+    got = compare_with_torch(model, paths[kind], batch=2, seed=3)
+    assert got["boxes"].shape == (2, 17, 4)
