@@ -34,22 +34,31 @@ def test_read_confidence_is_postprocess_text_confidence():
         assert float(conf[i]) == pytest.approx(text_confidence(probs[i], text), abs=1e-6)
 
 
-def test_fine_pieces_inside_a_reported_coarse_word_are_left_to_it():
+def test_fine_pieces_inside_a_better_read_coarse_word_are_left_to_it():
     cfg = SpotterConfig(score_thresh=0.5, word_score_thresh=0.6)
-    fine = torch.tensor([[[10.0, 10, 40, 60], [45, 10, 90, 60], [300, 10, 340, 40], [80, 10, 150, 60]]])
-    fine_valid = torch.tensor([[True, True, True, False]])
-    # a coarse word over the first two fine pieces, read "abc" with confidence 0.9 and detection 0.9;
-    # a second coarse region over the third, detected but read below the word threshold
-    coarse = torch.tensor([[[0.0, 0, 100, 70], [290, 0, 350, 50]]])
-    tokens = torch.tensor([[[1, 2, 3, 0], [1, 0, 0, 0]]])
-    probs = torch.tensor([[[0.9] * 4, [0.5] * 4]])
-    keep = pyramid.fine_kept(cfg, fine, fine_valid, coarse, torch.tensor([[True, True]]), torch.tensor([[0.9, 0.9]]),
-                             tokens, probs)
-    assert keep.tolist() == [[False, False, True, False]]
-    # the same coarse word below the detection threshold claims nothing
-    keep = pyramid.fine_kept(cfg, fine, fine_valid, coarse, torch.tensor([[True, True]]), torch.tensor([[0.4, 0.9]]),
-                             tokens, probs)
-    assert keep.tolist() == [[True, True, True, False]]
+    t = cfg.max_word_len
+
+    def pass_of(boxes, valid, scores, texts, conf):
+        tokens = torch.zeros((1, len(texts), t), dtype=torch.long)
+        for j, n in enumerate(texts):
+            tokens[0, j, :n] = 1
+        probs = torch.tensor(conf)[None, :, None].expand(1, len(texts), t)
+        return torch.tensor([boxes]), torch.tensor([valid]), torch.tensor([scores]), tokens, probs
+
+    # fine: two pieces read with word score 0.7 under the first coarse word, a third piece under the
+    # second, a well-read word (0.95) under the first too, and an empty slot
+    fine = pass_of([[10.0, 10, 40, 60], [45, 10, 90, 60], [300, 10, 340, 40], [50, 62, 90, 69], [80, 10, 150, 60]],
+                   [True, True, True, True, False], [1.0, 1.0, 1.0, 1.0, 1.0], [3, 4, 2, 5, 3],
+                   [0.7, 0.7, 0.7, 0.95, 0.7])
+    # coarse: a word over the first pieces (detection 0.9 x reading 0.9 = 0.81); one over the third
+    # read below the word threshold (0.9 x 0.5)
+    coarse = pass_of([[0.0, 0, 100, 70], [290, 0, 350, 50]], [True, True], [0.9, 0.9], [5, 1], [0.9, 0.5])
+    assert pyramid.fine_kept(cfg, fine, coarse).tolist() == [[False, False, True, True, False]]
+    # below the detection threshold the coarse word claims nothing; nor does an empty reading
+    low = (coarse[0], coarse[1], torch.tensor([[0.4, 0.9]]), coarse[3], coarse[4])
+    assert pyramid.fine_kept(cfg, fine, low).tolist() == [[True, True, True, True, False]]
+    empty = (coarse[0], coarse[1], coarse[2], torch.zeros_like(coarse[3]), coarse[4])
+    assert pyramid.fine_kept(cfg, fine, empty).tolist() == [[True, True, True, True, False]]
 
 
 @pytest.mark.parametrize("factor", [3, -2, 1])

@@ -57,10 +57,11 @@ class KernelRunner:
         return {"features": rec_feats.contiguous(), "rois": rois, "bidx": bidx, "memory": memory.contiguous(),
                 "mask": mask, "holistic": holistic.contiguous(), "widths": widths}
 
-    def pool_kernel(self, inp: dict):
+    def pool_kernel(self, inp: dict, stride: int | None = None):
         f, rois = inp["features"], inp["rois"]
         bidx = inp["bidx"].to(torch.int32)
-        grid, block, scalars = roi_launch.launch([f.shape, rois.shape, bidx.shape], self._roi_attrs)
+        attrs = self._roi_attrs if stride is None else dict(self._roi_attrs, stride=int(stride))
+        grid, block, scalars = roi_launch.launch([f.shape, rois.shape, bidx.shape], attrs)
         n = rois.shape[0]
         pooled = torch.empty((n, f.shape[1], self.cfg.roi_height, self.cfg.roi_max_width), device=f.device)
         widths = torch.empty(n, dtype=torch.int32, device=f.device)
@@ -93,22 +94,18 @@ class KernelRunner:
 
     @torch.no_grad()
     def run_with_kernels(self, images, lap=no_lap):
-        """Frames -> words with both plugin kernels in the torch pipeline."""
-        from ..model import boxes as B
-        from ..model.spotter import DET_WEIGHTS
-
-        pipe, m = self.pipe, self.model
+        """Frames -> words with both plugin kernels in the torch pipeline (every pass of a pyramid model)."""
+        pipe = self.pipe
         xs, lbs = zip(*(pipe.prepare_one(im) for im in images))
         x = pipe.to_input(list(xs))
-        rec_feats, proposals, count = pipe.model.proposals_of(x)
-        valid, rois, bidx = pipe.model.valid_regions(proposals, count)
-        rois = rois.contiguous()
-        pooled, widths = self.pool_kernel({"features": rec_feats.contiguous(), "rois": rois, "bidx": bidx})
-        memory, _, holistic = m.encoder(pooled, widths.long())
-        det_logit, det_delta = m.detector(holistic)
-        boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), x.shape[2], x.shape[3])
-        tokens, probs = self.decode_kernel({}, memory, widths, holistic)
-        raw = pipe._outputs(valid, boxes, torch.sigmoid(det_logit), tokens.long(), probs)
+
+        def pool(features, rois, bidx, stride):
+            return self.pool_kernel({"features": features.contiguous(), "rois": rois.contiguous(), "bidx": bidx},
+                                    stride)
+
+        passes, d = pipe._detect(x, no_lap, pool=pool)
+        tokens, probs = self.decode_kernel({}, d.memory, d.mask.sum(dim=1), d.holistic)
+        raw = pipe.outputs(passes, d, tokens, probs)
         return pipe.postprocess(raw, lbs)
 
     @torch.no_grad()

@@ -127,35 +127,29 @@ class TorchWorkload(StagedWorkload):
 
         return torch.from_numpy(np.stack(xs)).to(self.device)
 
-    def _detect(self, x, lap):
-        """Spotter.forward's first two stages, with a lap between proposals and RoI pooling."""
+    def _detect(self, x, lap, pool=None):
+        """Spotter.forward's first two stages (every pass: the pyramid's coarse one too), with a lap
+        between proposals and RoI pooling -> (passes, Detections)."""
         m = self.model
-        rec_feats, proposals, count = m.proposals_of(x)
+        passes = m.passes_of(x)
         lap("backbone+proposals")
         with _lap_on_entry(getattr(m, "encoder", None), lap, "roi_pooling"):
-            return m.detect(rec_feats, proposals, count, x.shape[2], x.shape[3])
+            return passes, m.detect(passes, x.shape[2], x.shape[3], pool=pool)
 
     def network(self, x, lap=no_lap) -> dict:
         import torch
 
         with torch.no_grad():
-            d = self._detect(x, lap)
+            passes, d = self._detect(x, lap)
             lap("encoder+detection")
             tokens, probs = self.model.decoder.greedy(d.memory, d.mask, d.holistic)
             lap("decoder")
-            return self._outputs(d.valid, d.boxes, torch.sigmoid(d.det_logit), tokens, probs)
+            return self.outputs(passes, d, tokens, probs)
 
-    def _outputs(self, valid, boxes, scores, tokens, probs) -> dict:
-        """Scatter the valid regions into the padded (B, K, ...) outputs of Spotter.forward, as NumPy."""
-        c = self.cfg
-        v = valid.cpu().numpy()
-        b, k, t = v.shape[0], c.max_proposals, c.max_word_len
-        out = {"boxes": np.zeros((b, k, 4), np.float32), "scores": np.zeros((b, k), np.float32),
-               "tokens": np.zeros((b, k, t), np.int64), "token_probs": np.zeros((b, k, t), np.float32)}
-        for name, value in (("boxes", boxes), ("scores", scores), ("tokens", tokens), ("token_probs", probs)):
-            out[name][v] = value.cpu().numpy()
-        out["count"] = v.sum(axis=1)
-        return out
+    def outputs(self, passes, d, tokens, probs) -> dict:
+        """Spotter.outputs (the padded outputs of Spotter.forward, a pyramid's passes merged) as NumPy."""
+        out = self.model.outputs(passes, d, tokens, probs)
+        return {name: getattr(out, name).cpu().numpy() for name in ("boxes", "scores", "tokens", "token_probs", "count")}
 
     def run_two_stage(self, images, lap=no_lap) -> list[list[SpottedWord]]:
         """The two-stage way: detect, crop each detected box from the frame, recompute features on
@@ -173,7 +167,7 @@ class TorchWorkload(StagedWorkload):
         x = self.to_input(list(xs))
         lap("preprocess")
         with torch.no_grad():
-            valid, boxes, det_logit, *_ = self._detect(x, no_lap)
+            _, (valid, boxes, det_logit, *_) = self._detect(x, no_lap)
             owner = torch.nonzero(valid)[:, 0].cpu().numpy()
             boxes, scores = boxes.cpu().numpy(), torch.sigmoid(det_logit).cpu().numpy()
         lap("detect")

@@ -286,7 +286,7 @@ class ExportSpotter(nn.Module):
         coarse = [refined[split:].reshape(n, k2, 4), scores[split:].reshape(n, k2), tokens[split:].reshape(n, k2, t),
                   probs[split:].reshape(n, k2, t)]
         coarse_valid = torch.arange(k2)[None, :] < coarse_count[:, None]
-        keep = pyramid.fine_kept(c, fine[0], valid, coarse[0], coarse_valid, *coarse[1:])
+        keep = pyramid.fine_kept(c, (fine[0], valid, *fine[1:]), (coarse[0], coarse_valid, *coarse[1:]))
         both = [torch.cat([a, b], dim=1) for a, b in zip(fine, coarse)]
         (boxes, scores, tokens, probs), count = pyramid.pack(torch.cat([keep, coarse_valid], dim=1), both)
         return boxes, scores, tokens, probs, count.to(torch.int32)

@@ -46,6 +46,16 @@ class Detections(NamedTuple):
     holistic: torch.Tensor
 
 
+class Pass(NamedTuple):
+    """Stage 1 of one pass over the image: its stride-4 features, proposals in input pixels and
+    their count, and the features' stride in those pixels (the pyramid's coarse pass: x factor)."""
+
+    rec_feats: torch.Tensor
+    proposals: torch.Tensor  # (B, K, 4)
+    count: torch.Tensor      # (B,)
+    stride: int
+
+
 class Spotter(nn.Module):
     def __init__(self, cfg: SpotterConfig) -> None:
         super().__init__()
@@ -125,34 +135,6 @@ class Spotter(nn.Module):
         valid = torch.arange(proposals.shape[1], device=proposals.device)[None, :] < count[:, None]
         return valid, proposals[valid], torch.nonzero(valid)[:, 0]
 
-    def detect(self, rec_feats, proposals, count, img_h: int, img_w: int, stride: int | None = None) -> Detections:
-        """Stage 2: pool and encode the valid proposals, score and refine their boxes."""
-        valid, rois, batch_index = self.valid_regions(proposals, count)
-        memory, mask, holistic, _ = self.regions(rec_feats, rois, batch_index, stride)
-        det_logit, det_delta = self.detector(holistic)
-        boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
-        return Detections(valid, boxes, det_logit, memory, mask, holistic)
-
-    def _read(self, rec_feats, proposals, count, img_h: int, img_w: int, stride: int | None = None) -> SpotterOutput:
-        """Stages 2 and 3 on one pass's proposals (B,K,4) -> its outputs, K slots."""
-        c = self.cfg
-        b, k = proposals.shape[:2]
-        d = self.detect(rec_feats, proposals, count, img_h, img_w, stride)
-        tokens, probs = self.decoder.greedy(d.memory, d.mask, d.holistic)  # stage 3: read
-        out = SpotterOutput(
-            boxes=proposals.new_zeros((b, k, 4)),
-            scores=proposals.new_zeros((b, k)),
-            tokens=torch.zeros((b, k, c.max_word_len), dtype=torch.long, device=proposals.device),
-            token_probs=proposals.new_zeros((b, k, c.max_word_len)),
-            proposals=proposals,
-            count=count,
-        )
-        out.boxes[d.valid] = d.boxes
-        out.scores[d.valid] = torch.sigmoid(d.det_logit)
-        out.tokens[d.valid] = tokens
-        out.token_probs[d.valid] = probs
-        return out
-
     def coarse_proposals(self, images: torch.Tensor):
         """The pyramid's coarse pass, stage 1: (its stride-4 features, proposals (B,K2,4) in the
         input's pixels, count (B,)) of the image averaged down `pyramid_factor` times."""
@@ -166,29 +148,80 @@ class Spotter(nn.Module):
                                            k=c.pyramid_proposals, min_height=c.pyramid_min_height / f)
         return rec_feats, proposals * f, count
 
+    def passes_of(self, images: torch.Tensor) -> list[Pass]:
+        """Stage 1 of every pass: the fine one, and the pyramid's coarse one if the model has it."""
+        c = self.cfg
+        passes = [Pass(*self.proposals_of(images), c.rec_stride)]
+        if c.pyramid_factor:
+            passes.append(Pass(*self.coarse_proposals(images), c.rec_stride * c.pyramid_factor))
+        return passes
+
+    def detect(self, passes: list[Pass], img_h: int, img_w: int, pool=None) -> Detections:
+        """Stage 2: pool every pass's valid proposals (each from its own features), encode them all in
+        one call, score and refine their boxes. Regions are in slot order, the passes' slots side by
+        side (B, K [+ K2]). `pool(features, rois, batch_index, stride) -> (pooled, widths)`: the
+        pooling (default var_roi_pool; the bench passes the plugin's kernel)."""
+        c = self.cfg
+        pool = pool or (lambda f, r, i, s: var_roi_pool(f, r, i, s, c.roi_height, c.roi_max_width))
+        slots = sum(p.proposals.shape[1] for p in passes)
+        valids, rois, pooled, widths, keys, offset = [], [], [], [], [], 0
+        for p in passes:
+            valid, r, batch_index = self.valid_regions(p.proposals, p.count)
+            pl, w = pool(p.rec_feats, r, batch_index, p.stride)
+            valids.append(valid)
+            rois.append(r)
+            pooled.append(pl)
+            widths.append(w.long())
+            keys.append(batch_index * slots + offset + torch.nonzero(valid)[:, 1])
+            offset += p.proposals.shape[1]
+        rois, pooled, widths = torch.cat(rois), torch.cat(pooled), torch.cat(widths)
+        if len(passes) > 1:  # regions in (image, slot) order, as torch.cat(valids, 1) lists them
+            order = torch.argsort(torch.cat(keys))
+            rois, pooled, widths = rois[order], pooled[order], widths[order]
+        memory, mask, holistic = self.encoder(pooled, widths)
+        det_logit, det_delta = self.detector(holistic)
+        boxes = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
+        return Detections(torch.cat(valids, dim=1), boxes, det_logit, memory, mask, holistic)
+
+    def outputs(self, passes: list[Pass], d: Detections, tokens, probs) -> SpotterOutput:
+        """Stage 3's readings of the detected regions -> the padded outputs; a pyramid model's two
+        passes merged and packed (spotrt/model/pyramid.py)."""
+        c = self.cfg
+        b, s = d.valid.shape
+        proposals = torch.cat([p.proposals for p in passes], dim=1)
+        out = SpotterOutput(
+            boxes=proposals.new_zeros((b, s, 4)),
+            scores=proposals.new_zeros((b, s)),
+            tokens=torch.zeros((b, s, c.max_word_len), dtype=torch.long, device=proposals.device),
+            token_probs=proposals.new_zeros((b, s, c.max_word_len)),
+            proposals=proposals,
+            count=passes[0].count,
+        )
+        out.boxes[d.valid] = d.boxes
+        out.scores[d.valid] = torch.sigmoid(d.det_logit).to(out.scores.dtype)
+        out.tokens[d.valid] = tokens.long()
+        out.token_probs[d.valid] = probs.to(out.token_probs.dtype)
+        if len(passes) == 1:
+            return out
+        k = c.max_proposals
+        passes_out = [(out.boxes[:, sl], d.valid[:, sl], out.scores[:, sl], out.tokens[:, sl], out.token_probs[:, sl])
+                      for sl in (slice(0, k), slice(k, None))]
+        keep = pyramid.fine_kept(c, *passes_out)
+        valid = torch.cat([keep, d.valid[:, k:]], dim=1)
+        (boxes, scores, tokens, token_probs, proposals), count = pack(
+            valid, [out.boxes, out.scores, out.tokens, out.token_probs, out.proposals])
+        return SpotterOutput(boxes, scores, tokens, token_probs, proposals, count)
+
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> SpotterOutput:
         """Inference on normalized images (B,3,H,W), H and W multiples of the stride (of the stride
         times `pyramid_factor` for a pyramid model: its slots are the fine pass's and then the coarse
         pass's, merged and packed by spotrt/model/pyramid.py)."""
-        c = self.cfg
         _, _, img_h, img_w = images.shape
-        rec_feats, proposals, count = self.proposals_of(images)
-        fine = self._read(rec_feats, proposals, count, img_h, img_w)
-        if not c.pyramid_factor:
-            return fine
-        rec_coarse, proposals, count = self.coarse_proposals(images)
-        coarse = self._read(rec_coarse, proposals, count, img_h, img_w, c.rec_stride * c.pyramid_factor)
-        k = c.max_proposals
-        fine_valid = torch.arange(k, device=images.device)[None, :] < fine.count[:, None]
-        coarse_valid = torch.arange(c.pyramid_proposals, device=images.device)[None, :] < coarse.count[:, None]
-        keep = pyramid.fine_kept(c, fine.boxes, fine_valid, coarse.boxes, coarse_valid, coarse.scores,
-                                 coarse.tokens, coarse.token_probs)
-        valid = torch.cat([keep, coarse_valid], dim=1)
-        both = [torch.cat([getattr(fine, n), getattr(coarse, n)], dim=1)
-                for n in ("boxes", "scores", "tokens", "token_probs", "proposals")]
-        (boxes, scores, tokens, token_probs, proposals), count = pack(valid, both)
-        return SpotterOutput(boxes, scores, tokens, token_probs, proposals, count)
+        passes = self.passes_of(images)
+        d = self.detect(passes, img_h, img_w)
+        tokens, probs = self.decoder.greedy(d.memory, d.mask, d.holistic)  # stage 3: read
+        return self.outputs(passes, d, tokens, probs)
 
     @torch.no_grad()
     def recognize(self, images: torch.Tensor, rois: torch.Tensor, batch_index: torch.Tensor):
