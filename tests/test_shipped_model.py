@@ -22,3 +22,22 @@ def test_shipped_model_reads_easy_held_out_scenes():
     r = evaluate_synthetic(load_spotter(), n=30, level=0, progress=False)
     assert r["detection"]["hmean"] > 0.95
     assert r["e2e_none"]["hmean"] > 0.8
+
+
+def test_shipped_model_reads_large_sign_letters_at_the_default_settings():
+    """The sign video's letters (about 100 px, above the 68-px anchors) are read by the coarse pass
+    of the shipped model without --scale; without the coarse pass the same frame reads none of them."""
+    import cv2
+    from conftest import shared_data
+
+    video = shared_data("video", "sign_bw_960x506.mp4")
+    cap = cv2.VideoCapture(str(video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 300)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    spotter = load_spotter()
+    assert spotter.cfg.pyramid_factor == 2
+    assert "lives" in [w.text for w in spotter.spot(frame)]
+    spotter.model.cfg = spotter.model.cfg.replace(pyramid_factor=0)
+    assert not {"black", "lives", "matter"} & {w.text for w in spotter.spot(frame)}
