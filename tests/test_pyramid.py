@@ -107,3 +107,38 @@ def test_pyramid_graphs_equal_torch(tmp_path, kind):
     paths = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=2, kinds=(kind,))
     got = compare_with_torch(model, paths[kind], batch=2, seed=3)
     assert got["boxes"].shape == (2, 17, 4)
+
+
+def test_coarse_pass_is_quantized_like_the_fine_one(tmp_path):
+    """Q/DQ covers both passes alike: the coarse pass's convolutions read the shared weights from
+    their initializers (the exporter's Identity copies are folded), its proposal heads stay float as
+    the fine ones do, and the INT8 graph runs and reads about as FP32 does."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import cv2
+
+    from spotrt.calibration.calibrate import calibrate
+    from spotrt.calibration.qdq import select_nodes
+    from spotrt.export.onnx_export import export_model
+    from spotrt.runtime.onnxruntime_backend import OnnxRuntimeSpotter
+
+    model = _pyramid_model()
+    path = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=1, kinds=("portable",))["portable"]
+    graph = onnx.load(str(path)).graph
+    assert not [n for n in graph.node if n.op_type == "Identity" and n.input[0] in {t.name for t in graph.initializer}]
+    convs = [n.name for n in graph.node if n.op_type == "Conv"]
+    quantized = {q.name for q in select_nodes(graph)}
+    heads = [c for c in convs if c.startswith(("/tpn/cls", "/tpn/reg"))]
+    assert len(heads) == 4 and not quantized & set(heads)               # both passes' heads stay float
+    assert set(convs) - set(heads) <= quantized                          # every other conv, in both passes
+    assert any("_1/" in c for c in quantized) and len(quantized & set(convs)) == len(convs) - 4
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        img = np.full((128, 256, 3), 210, np.uint8)
+        cv2.putText(img, ["open", "exit", "stop"][i], (10, 90), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (20, 20, 20), 5)
+        cv2.imwrite(str(frames / f"f{i}.png"), img)
+    r = calibrate(path, tmp_path / "m.int8.onnx", images=frames, frames=3, method="minmax", threads=1)
+    out = OnnxRuntimeSpotter(r.out, threads=1).run(
+        np.random.default_rng(1).standard_normal((1, 3, 128, 256)).astype(np.float32))
+    assert out["boxes"].shape == (1, 17, 4) and 0 < int(out["count"][0]) <= 17

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KEEP_FLOAT_CONV = re.compile(r"^/tpn/(cls|reg|level_cls\.\d+|level_reg\.\d+)/")
+# the proposal heads stay float; `_N`: the same module's N-th call (the pyramid's coarse pass)
+KEEP_FLOAT_CONV = re.compile(r"^/tpn/(cls|reg|level_cls\.\d+|level_reg\.\d+)(_\d+)?/")
 QUANT_MATMUL = re.compile(r"^/encoder/")
 INT8_MAX = 127
 

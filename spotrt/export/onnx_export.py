@@ -78,9 +78,31 @@ def _static_outputs(model, shapes: dict[str, tuple[tuple[int, ...], int]]) -> No
                 shape.dim.add().dim_value = int(d)
 
 
+def _fold_weight_identities(model) -> None:
+    """Let every node read a shared weight from its initializer: the exporter gives the second use of
+    a module's folded weights (the pyramid's coarse pass runs the backbone again) an Identity of the
+    first use's initializer, which would hide it from Q/DQ (`calibration.qdq.select_nodes` quantizes
+    nodes whose weight is an initializer) and from TensorRT's weight handling."""
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    alias = {n.output[0]: n.input[0] for n in graph.node
+             if n.op_type == "Identity" and n.input[0] in inits and n.output[0] not in outputs}
+    if not alias:
+        return
+    keep = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for n in keep:
+        for i, name in enumerate(n.input):
+            if name in alias:
+                n.input[i] = alias[name]
+    del graph.node[:]
+    graph.node.extend(keep)
+
+
 def _finish(model, meta: dict[str, str], path: Path) -> None:
     import onnx
 
+    _fold_weight_identities(model)
     del model.metadata_props[:]
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
