@@ -61,10 +61,17 @@ def test_fine_pieces_inside_a_better_read_coarse_word_are_left_to_it():
     assert pyramid.fine_kept(cfg, fine, empty).tolist() == [[True, True, True, True, False]]
 
 
-@pytest.mark.parametrize("factor", [3, -2, 1])
-def test_bad_factor_is_refused(factor):
+@pytest.mark.parametrize("factor,levels", [(3, 1), (-2, 1), (1, 1), (4, 2), (2, 3), (2, 0)])
+def test_bad_factor_or_levels_are_refused(factor, levels):
     with pytest.raises(ValueError, match="pyramid_factor"):
-        SpotterConfig(pyramid_factor=factor)
+        SpotterConfig(pyramid_factor=factor, pyramid_levels=levels)
+
+
+def test_coarse_levels_and_slots():
+    assert SpotterConfig().pyramid_factors == () and SpotterConfig().output_slots == 48
+    assert SpotterConfig(pyramid_factor=2).pyramid_factors == (2,)
+    cfg = SpotterConfig(pyramid_factor=2, pyramid_levels=2)
+    assert cfg.pyramid_factors == (2, 4) and cfg.output_slots == 48 + 2 * 16
 
 
 def _pyramid_model():
@@ -98,15 +105,22 @@ def test_forward_reports_coarse_regions_after_the_fine_ones():
 
 
 @pytest.mark.parametrize("kind", ["plugin", "portable"])
-def test_pyramid_graphs_equal_torch(tmp_path, kind):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_pyramid_graphs_equal_torch(tmp_path, kind, levels):
     pytest.importorskip("onnxruntime_extensions")
     from spotrt.export.onnx_export import export_model
     from test_export import compare_with_torch
 
     model = _pyramid_model()
+    model.cfg = model.cfg.replace(pyramid_levels=levels)
+    slots = 12 + 5 * levels
     paths = export_model(model, tmp_path / "m.onnx", input_size=(128, 256), batch=2, kinds=(kind,))
     got = compare_with_torch(model, paths[kind], batch=2, seed=3)
-    assert got["boxes"].shape == (2, 17, 4)
+    assert got["boxes"].shape == (2, slots, 4)
+    if levels == 2:  # the quarter-size pass proposes too (its regions are among the slots)
+        _, _, count4 = model.coarse_proposals(torch.from_numpy(
+            np.random.default_rng(3).standard_normal((2, 3, 128, 256)).astype(np.float32)), 4)
+        assert (count4 > 0).any()
 
 
 def test_coarse_pass_is_quantized_like_the_fine_one(tmp_path):

@@ -37,7 +37,7 @@ def test_shipped_model_reads_large_sign_letters_at_the_default_settings():
     cap.release()
     assert ok
     spotter = load_spotter()
-    assert spotter.cfg.pyramid_factor == 2
+    assert spotter.cfg.pyramid_factors == (2, 4)
     assert "lives" in [w.text for w in spotter.spot(frame)]
     spotter.model.cfg = spotter.model.cfg.replace(pyramid_factor=0)
     assert not {"black", "lives", "matter"} & {w.text for w in spotter.spot(frame)}

@@ -184,10 +184,9 @@ class ExportSpotter(nn.Module):
         c = model.cfg
         fh, fw = -(-input_size[0] // c.stride), -(-input_size[1] // c.stride)
         self.register_buffer("anchors", B.make_level_anchors(c, fh, fw), persistent=False)
-        if c.pyramid_factor:
-            f = c.pyramid_factor
+        for f in c.pyramid_factors:
             ch, cw = -(-input_size[0] // (c.stride * f)), -(-input_size[1] // (c.stride * f))
-            self.register_buffer("coarse_anchors", B.make_level_anchors(c, ch, cw), persistent=False)
+            self.register_buffer(f"coarse_anchors_{f}", B.make_level_anchors(c, ch, cw), persistent=False)
 
     def propose_one(self, logits, deltas, anchors=None, k: int | None = None, min_height: float = 0.0,
                     size: tuple[int, int] | None = None):
@@ -259,21 +258,23 @@ class ExportSpotter(nn.Module):
         rois = proposals.reshape(n * k, 4)
         pooled, widths = self.pool(rec_feats, rois)
         valid = torch.arange(k)[None, :] < count[:, None]                    # (N,K)
-        if c.pyramid_factor:  # the coarse pass: its regions are encoded, scored and read with the fine ones
-            f, k2 = c.pyramid_factor, c.pyramid_proposals
+        k2 = c.pyramid_proposals
+        coarse_counts = []
+        for f in c.pyramid_factors:  # the coarse passes: their regions are encoded, scored and read with the fine ones
             rec_coarse, coarse_props, coarse_count = self.proposals_of(
-                pyramid.coarse_image(images, f), anchors=self.coarse_anchors, k=k2,
+                pyramid.coarse_image(images, f), anchors=getattr(self, f"coarse_anchors_{f}"), k=k2,
                 min_height=c.pyramid_min_height / f, size=(img_h // f, img_w // f))
             coarse_rois = (coarse_props * f).reshape(n * k2, 4)
             coarse_pooled, coarse_widths = self.pool(rec_coarse, coarse_rois, k2, c.rec_stride * f)
             rois = torch.cat([rois, coarse_rois])
             pooled, widths = torch.cat([pooled, coarse_pooled]), torch.cat([widths, coarse_widths])
+            coarse_counts.append(coarse_count)
         memory, mask, holistic = m.encoder(pooled, widths.long())
         det_logit, det_delta = m.detector(holistic)
         refined = B.clip(B.decode(rois, det_delta, DET_WEIGHTS), img_h, img_w)
         tokens, probs = self.decode_text(memory, mask, widths, holistic)
         scores = torch.sigmoid(det_logit)
-        if not c.pyramid_factor:
+        if not coarse_counts:
             vf = valid.to(refined.dtype)
             boxes = refined.reshape(n, k, 4) * vf[..., None]
             scores = scores.reshape(n, k) * vf
@@ -283,9 +284,14 @@ class ExportSpotter(nn.Module):
         split = n * k
         fine = [refined[:split].reshape(n, k, 4), scores[:split].reshape(n, k), tokens[:split].reshape(n, k, t),
                 probs[:split].reshape(n, k, t)]
-        coarse = [refined[split:].reshape(n, k2, 4), scores[split:].reshape(n, k2), tokens[split:].reshape(n, k2, t),
-                  probs[split:].reshape(n, k2, t)]
-        coarse_valid = torch.arange(k2)[None, :] < coarse_count[:, None]
+
+        def level(x, i, *rest):  # coarse level i's (N*K2, ...) rows -> (N, K2, ...)
+            return x[split + i * n * k2: split + (i + 1) * n * k2].reshape(n, k2, *rest)
+
+        levels = range(len(coarse_counts))  # their slots side by side, as Spotter.outputs has them
+        coarse = [torch.cat([level(x, i, *rest) for i in levels], dim=1)
+                  for x, rest in ((refined, (4,)), (scores, ()), (tokens, (t,)), (probs, (t,)))]
+        coarse_valid = torch.cat([torch.arange(k2)[None, :] < cnt[:, None] for cnt in coarse_counts], dim=1)
         keep = pyramid.fine_kept(c, (fine[0], valid, *fine[1:]), (coarse[0], coarse_valid, *coarse[1:]))
         both = [torch.cat([a, b], dim=1) for a, b in zip(fine, coarse)]
         (boxes, scores, tokens, probs), count = pyramid.pack(torch.cat([keep, coarse_valid], dim=1), both)

@@ -38,9 +38,11 @@ class SpotterConfig:
     # at least `pyramid_min_height` input pixels tall (`pyramid_proposals` of them, pooled from its
     # own stride-4 features); a fine region mostly inside a coarse word it reads is left to it
     # (spotrt/model/pyramid.py). Inference only: training never sees it.
+    # `pyramid_levels` coarse passes: factor, 2 x factor, ... (each with its own proposals).
     pyramid_factor: int = 0
     pyramid_min_height: float = 56.0
     pyramid_proposals: int = 16
+    pyramid_levels: int = 1
     proposal_nms_iou: float = 0.7
     proposal_min_size: float = 4.0
     roi_height: int = 8              # H of the varying-width RoI pooling
@@ -80,10 +82,12 @@ class SpotterConfig:
         if not (0.0 <= self.score_thresh <= 1.0 and 0.0 <= self.word_score_thresh <= 1.0):
             raise ValueError(f"config: score_thresh {self.score_thresh} and word_score_thresh "
                              f"{self.word_score_thresh} must be in 0..1")
-        # inputs are multiples of 32, so the coarse image stays a multiple of the stride (8)
-        if self.pyramid_factor not in (0, 2, 4) or self.pyramid_proposals < 1:
-            raise ValueError(f"config: pyramid_factor {self.pyramid_factor} and pyramid_proposals "
-                             f"{self.pyramid_proposals}: expected a factor of 0 (off), 2 or 4, and >= 1 proposals")
+        # inputs are multiples of 32, so every coarse image stays a multiple of the stride (8)
+        if (self.pyramid_factor not in (0, 2, 4) or self.pyramid_proposals < 1 or self.pyramid_levels < 1
+                or (self.pyramid_factor and self.pyramid_factor * 2 ** (self.pyramid_levels - 1) > 4)):
+            raise ValueError(f"config: pyramid_factor {self.pyramid_factor}, pyramid_levels {self.pyramid_levels} "
+                             f"and pyramid_proposals {self.pyramid_proposals}: expected a factor of 0 (off), 2 or 4, "
+                             "coarse levels whose largest factor is at most 4, and >= 1 proposals")
         if self.encoder_convs < 0 or self.encoder_channels < 1:
             raise ValueError("config: encoder_convs must be >= 0 and encoder_channels >= 1")
 
@@ -100,9 +104,14 @@ class SpotterConfig:
         return levels
 
     @property
+    def pyramid_factors(self) -> tuple[int, ...]:
+        """The factors of the coarse passes, finest first (none without a pyramid)."""
+        return tuple(self.pyramid_factor * 2**i for i in range(self.pyramid_levels)) if self.pyramid_factor else ()
+
+    @property
     def output_slots(self) -> int:
-        """K of the outputs: the fine pass's proposals plus the coarse pass's, if any."""
-        return self.max_proposals + (self.pyramid_proposals if self.pyramid_factor else 0)
+        """K of the outputs: the fine pass's proposals plus every coarse pass's."""
+        return self.max_proposals + self.pyramid_proposals * len(self.pyramid_factors)
 
     @property
     def num_classes(self) -> int:

@@ -135,11 +135,11 @@ class Spotter(nn.Module):
         valid = torch.arange(proposals.shape[1], device=proposals.device)[None, :] < count[:, None]
         return valid, proposals[valid], torch.nonzero(valid)[:, 0]
 
-    def coarse_proposals(self, images: torch.Tensor):
-        """The pyramid's coarse pass, stage 1: (its stride-4 features, proposals (B,K2,4) in the
-        input's pixels, count (B,)) of the image averaged down `pyramid_factor` times."""
+    def coarse_proposals(self, images: torch.Tensor, factor: int | None = None):
+        """A coarse pass of the pyramid, stage 1: (its stride-4 features, proposals (B,K2,4) in the
+        input's pixels, count (B,)) of the image averaged down `factor` times (default pyramid_factor)."""
         c = self.cfg
-        f = c.pyramid_factor
+        f = factor or c.pyramid_factor
         small = pyramid.coarse_image(images, f)
         feats, rec_feats = self.features(small)
         logits, deltas = self.tpn(feats)
@@ -149,11 +149,11 @@ class Spotter(nn.Module):
         return rec_feats, proposals * f, count
 
     def passes_of(self, images: torch.Tensor) -> list[Pass]:
-        """Stage 1 of every pass: the fine one, and the pyramid's coarse one if the model has it."""
+        """Stage 1 of every pass: the fine one, then the pyramid's coarse ones if the model has them."""
         c = self.cfg
         passes = [Pass(*self.proposals_of(images), c.rec_stride)]
-        if c.pyramid_factor:
-            passes.append(Pass(*self.coarse_proposals(images), c.rec_stride * c.pyramid_factor))
+        for f in c.pyramid_factors:
+            passes.append(Pass(*self.coarse_proposals(images, f), c.rec_stride * f))
         return passes
 
     def detect(self, passes: list[Pass], img_h: int, img_w: int, pool=None) -> Detections:
@@ -184,8 +184,8 @@ class Spotter(nn.Module):
         return Detections(torch.cat(valids, dim=1), boxes, det_logit, memory, mask, holistic)
 
     def outputs(self, passes: list[Pass], d: Detections, tokens, probs) -> SpotterOutput:
-        """Stage 3's readings of the detected regions -> the padded outputs; a pyramid model's two
-        passes merged and packed (spotrt/model/pyramid.py)."""
+        """Stage 3's readings of the detected regions -> the padded outputs; a pyramid model's passes
+        merged and packed (spotrt/model/pyramid.py: the coarse passes' slots together as one group)."""
         c = self.cfg
         b, s = d.valid.shape
         proposals = torch.cat([p.proposals for p in passes], dim=1)
@@ -215,8 +215,8 @@ class Spotter(nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> SpotterOutput:
         """Inference on normalized images (B,3,H,W), H and W multiples of the stride (of the stride
-        times `pyramid_factor` for a pyramid model: its slots are the fine pass's and then the coarse
-        pass's, merged and packed by spotrt/model/pyramid.py)."""
+        times the largest pyramid factor for a pyramid model: its slots are the fine pass's and then
+        the coarse passes', merged and packed by spotrt/model/pyramid.py)."""
         _, _, img_h, img_w = images.shape
         passes = self.passes_of(images)
         d = self.detect(passes, img_h, img_w)
