@@ -38,8 +38,8 @@ def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads
     auto (see resolve_backend: the shipped graph on onnxruntime where torch is not installed).
     `threads`: ONNX Runtime intra-op threads (None = its default).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
-    (below 1 for text taller than the largest anchor, about 70 px, or twice that for a model with the
-    coarse pass of config `pyramid_factor` 2, such as the shipped one; above 1 for tiny text: the torch
+    (below 1 for text taller than the largest anchor, about 70 px, or than the largest pyramid factor
+    times that for a model with coarse passes: about 270 px for the shipped one; above 1 for tiny text: the torch
     backend grows the frame, a fixed-size graph or engine reads it at the largest scale its input holds
     and says so once on stderr).
     `min_score`: report only words scoring at least this (detection x character probability;

@@ -25,8 +25,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _scale_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize images by S before the network; boxes stay in the image's pixels (default 1.0; "
-                        "the anchors reach about 70 px of text height, and a model with a coarse pass (the shipped one: "
-                        "pyramid_factor 2) reads text up to about 140 px itself; below 1 reads taller text; above 1 "
+                        "the anchors reach about 70 px of text height, and a model with coarse passes (the shipped one: "
+                        "half and quarter size) reads text up to about 270 px itself; below 1 reads taller text; above 1 "
                         "reads smaller text: torch grows the frame, an exported graph or engine stops at its input "
                         "size and says so)")
     p.add_argument("--min-score", type=float, default=None, metavar="T",

@@ -1,4 +1,5 @@
-"""The coarse pass of a pyramid spotter (config `pyramid_factor`): text taller than the anchors.
+"""The coarse passes of a pyramid spotter (config `pyramid_factor`, `pyramid_levels`): text taller
+than the anchors.
 
 The anchors stop at about 70 px and the stride-4 features that regions are pooled from see less
 than a 100-px letter, so a large word is found in pieces and misread. Read averaged down by the
@@ -6,7 +7,9 @@ factor, the same word is the size the network was trained on. One network call r
 with the same weights: the fine pass as always, and a coarse pass over the image averaged down
 (`coarse_image`) that proposes only regions at least `pyramid_min_height` input pixels tall and
 pools them from its own stride-4 features (stride `rec_stride * factor` in input pixels). Their
-regions are encoded, scored and read together.
+regions are encoded, scored and read together. With `pyramid_levels` 2 a second coarse pass reads
+the image averaged down twice as much again (factors 2 and 4: text up to about 270 px); the coarse
+passes' slots form one group below.
 
 Which slots a call reports (`fine_kept`): every coarse region, and every fine region except those
 mostly inside (`IOA`) a coarse region that reads as a word the model would report (detection score
@@ -15,9 +18,10 @@ pieces of the large word, which the IoU rule of the final NMS cannot remove (a p
 word little). Without the word-score condition a coarse box spanning a line of well-read words
 took them all (held-out synthetic validation scenes, level 0: end-to-end 0.960 -> 0.909; with it
 0.965). Then the kept slots are packed first (`pack`), so the outputs keep their meaning (K =
-`output_slots`, a valid count); the usual thresholds and NMS (postprocess.words_of) follow. `Spotter.forward` and the exported graphs (spotrt/export/graph.py) both call these
-functions, so every backend merges the two passes the same way; all of it is ONNX-exportable
-(AveragePool, CumSum, TopK, GatherElements).
+`output_slots`, a valid count); the usual thresholds and NMS (postprocess.words_of) follow.
+`Spotter.forward` and the exported graphs (spotrt/export/graph.py) both call these functions, so
+every backend merges the passes the same way; all of it is ONNX-exportable (AveragePool, CumSum,
+TopK, GatherElements).
 """
 
 from __future__ import annotations
