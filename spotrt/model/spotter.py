@@ -114,12 +114,10 @@ class Spotter(nn.Module):
                 c4 = x
         return x, self.rec_features(c4, x)
 
-    def regions(self, rec_feats, rois, batch_index, stride: int | None = None):
-        """Pool and encode regions -> (memory, mask, holistic, widths); `stride`: of `rec_feats` in the
-        rois' pixels (default rec_stride; the pyramid's coarse pass pools with rec_stride * factor)."""
+    def regions(self, rec_feats, rois, batch_index):
+        """Pool and encode regions of the stride-4 features -> (memory, mask, holistic, widths)."""
         c = self.cfg
-        pooled, widths = var_roi_pool(rec_feats, rois, batch_index, stride or c.rec_stride, c.roi_height,
-                                      c.roi_max_width)
+        pooled, widths = var_roi_pool(rec_feats, rois, batch_index, c.rec_stride, c.roi_height, c.roi_max_width)
         return (*self.encoder(pooled, widths), widths)
 
     def proposals_of(self, images: torch.Tensor):
