@@ -23,6 +23,7 @@ import numpy as np
 
 from ..imageops import READ_HEIGHT, prepare_crop, preprocess
 from ..postprocess import SpottedWord, box_to_quad, decode_tokens, nms_np, text_confidence, words_of
+from ..runner import OUTPUTS
 from .timing import no_lap, summarize
 
 TORCH_STAGES = ("preprocess", "backbone+proposals", "roi_pooling", "encoder+detection", "decoder", "postprocess")
@@ -149,7 +150,7 @@ class TorchWorkload(StagedWorkload):
     def outputs(self, passes, d, tokens, probs) -> dict:
         """Spotter.outputs (the padded outputs of Spotter.forward, a pyramid's passes merged) as NumPy."""
         out = self.model.outputs(passes, d, tokens, probs)
-        return {name: getattr(out, name).cpu().numpy() for name in ("boxes", "scores", "tokens", "token_probs", "count")}
+        return {name: getattr(out, name).cpu().numpy() for name in OUTPUTS}
 
     def run_two_stage(self, images, lap=no_lap) -> list[list[SpottedWord]]:
         """The two-stage way: detect, crop each detected box from the frame, recompute features on

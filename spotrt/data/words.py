@@ -51,6 +51,7 @@ def english_words(n: int = 60000, exponent: float = 0.3) -> tuple[tuple[str, ...
 # Symbols scene text puts around words (hashtags, prices, quotes, exclamations); never labelled.
 _SYMBOLS_BEFORE = "#@$&*(\"'[+"
 _SYMBOLS_AFTER = "!?.,:;)\"'%*]+"
+_PAIRS = {"(": ")", "\"": "\"", "'": "'", "[": "]"}  # symbols shown on both sides of a word
 
 
 class TextSource:
@@ -137,10 +138,9 @@ class TextSource:
             return self._chars(rng, before, 1 + int(rng.random() < 0.15)) + shown
         if after and (r < 0.85 or not before):
             return shown + self._chars(rng, after, 1 + int(rng.random() < 0.15))
-        pair = {"(": ")", "\"": "\"", "'": "'", "[": "]"}
         opening = "([\"'"[int(rng.integers(4))]
-        if opening in before and pair[opening] in after:
-            return opening + shown + pair[opening]
+        if opening in before and _PAIRS[opening] in after:
+            return opening + shown + _PAIRS[opening]
         return shown
 
     def _draw(self, rng: np.random.Generator) -> tuple[str, str, str]:

@@ -55,12 +55,13 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def box_ioa(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise share of each (N,4) box `a` covered by each (M,4) box `b` -> (N,M)."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    """Pairwise share of each (..., N,4) box `a` covered by each (..., M,4) box `b` -> (..., N,M);
+    leading dimensions (a batch) are matched."""
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    lt = torch.maximum(a[..., :, None, :2], b[..., None, :, :2])
+    rb = torch.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
     wh = (rb - lt).clamp(min=0)
-    return wh[..., 0] * wh[..., 1] / area_a[:, None].clamp(min=1e-6)
+    return wh[..., 0] * wh[..., 1] / area_a[..., None].clamp(min=1e-6)
 
 
 def encode(ref: torch.Tensor, target: torch.Tensor, weights=(1.0, 1.0, 1.0, 1.0)) -> torch.Tensor:

@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import boxes as B
+
 IOA = 0.5  # share of a fine region inside a coarse word above which it is taken as a piece of it
 
 
@@ -49,15 +51,6 @@ def read_confidence(tokens: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Te
     return (probs * read).sum(-1) / read.sum(-1), length
 
 
-def batched_ioa(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Share of each box of a (B,N,4) covered by each box of b (B,M,4) -> (B,N,M)."""
-    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
-    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])
-    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    return wh[..., 0] * wh[..., 1] / area_a[..., None].clamp(min=1e-6)
-
-
 def fine_kept(cfg, fine, coarse):
     """(B,K) fine slots to report. `fine` and `coarse`: (boxes (B,S,4), valid (B,S), detection scores
     (B,S), tokens (B,S,T), token probabilities (B,S,T)) of each pass. A fine slot is kept unless it is
@@ -69,7 +62,7 @@ def fine_kept(cfg, fine, coarse):
     word = c_scores * conf
     claims = c_valid & (c_scores >= cfg.score_thresh) & (length > 0) & (word >= cfg.word_score_thresh)
     own = scores * read_confidence(tokens, probs)[0]
-    inside = (batched_ioa(boxes, c_boxes) > IOA) & claims[:, None, :] & (word[:, None, :] > own[:, :, None])
+    inside = (B.box_ioa(boxes, c_boxes) > IOA) & claims[:, None, :] & (word[:, None, :] > own[:, :, None])
     return valid & ~inside.any(dim=-1)
 
 

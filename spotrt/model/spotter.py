@@ -13,7 +13,6 @@ from . import pyramid
 from .backbone import RecognitionFeatures, build_backbone
 from .config import SpotterConfig
 from .heads import AttentionDecoder, DetectionHead, RegionEncoder, TextProposalNetwork
-from .pyramid import pack
 from .roi_pool import var_roi_pool
 
 DET_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
@@ -206,7 +205,7 @@ class Spotter(nn.Module):
                       for sl in (slice(0, k), slice(k, None))]
         keep = pyramid.fine_kept(c, *passes_out)
         valid = torch.cat([keep, d.valid[:, k:]], dim=1)
-        (boxes, scores, tokens, token_probs, proposals), count = pack(
+        (boxes, scores, tokens, token_probs, proposals), count = pyramid.pack(
             valid, [out.boxes, out.scores, out.tokens, out.token_probs, out.proposals])
         return SpotterOutput(boxes, scores, tokens, token_probs, proposals, count)
 
