@@ -5,7 +5,9 @@
 
 Runs alternate (fp32, int8, fp32, int8, ...) on the same normalized input, so both see the same
 machine load; prints the median latency of each and the ratio fp32 / int8 (> 1: INT8 is faster).
-Session creation and `--warmup` runs are excluded. Speed is reported, never asserted by a test.
+Session creation and `--warmup` runs are excluded. Both sessions are made with spinning off (idle
+threads sleep): with ONNX Runtime's default, the threads of the session that just ran busy-wait and
+take cores from the other one. Speed is reported, never asserted by a test.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from spotrt.runtime.onnxruntime_backend import OnnxRuntimeSpotter
 
 def measure(fp32: str, int8: str, runs: int = 20, warmup: int = 3, threads: int | None = None, seed: int = 0) -> dict:
     """Median latencies (ms) of both graphs, interleaved; and their ratio fp32/int8."""
-    a = OnnxRuntimeSpotter(fp32, threads=threads)
-    b = OnnxRuntimeSpotter(int8, threads=threads)
+    a = OnnxRuntimeSpotter(fp32, threads=threads, spinning=False)
+    b = OnnxRuntimeSpotter(int8, threads=threads, spinning=False)
     if a.input_size != b.input_size or a.batch != b.batch:
         raise SystemExit(f"graphs differ: {a.input_size} batch {a.batch} vs {b.input_size} batch {b.batch}")
     x = np.random.default_rng(seed).standard_normal((a.batch, 3, *a.input_size)).astype(np.float32)

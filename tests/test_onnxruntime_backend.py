@@ -109,6 +109,26 @@ def test_spot_letterboxes_other_sizes(exported_small):
         assert w.quad[:, 0].max() <= 200 and w.quad[:, 1].max() <= 300
 
 
+def test_spinning_off_lets_idle_threads_sleep_and_reads_the_same(exported_small, scene):
+    """The bench times sessions in turn with spinning off; the default session spins (ORT's default)."""
+    from spotrt.plugins.ort_session import SPINNING_KEYS
+
+    _, paths, _ = exported_small
+    default = OnnxRuntimeSpotter(paths["portable"], threads=1)
+    quiet = OnnxRuntimeSpotter(paths["portable"], threads=1, spinning=False)
+    def entry(session, key):
+        try:
+            return session.get_session_options().get_session_config_entry(key)
+        except RuntimeError:  # not set: ONNX Runtime's default (spin)
+            return None
+
+    for key in SPINNING_KEYS:
+        assert entry(quiet.session, key) == "0" and entry(default.session, key) is None
+    assert [w.text for w in quiet.spot(scene)] == [w.text for w in default.spot(scene)]
+    quiet.read(np.full((32, 96, 3), 128, np.uint8))
+    assert entry(quiet._read_session, SPINNING_KEYS[0]) == "0"
+
+
 def test_read_matches_torch(exported_small):
     _, paths, weights = exported_small
     rng = np.random.default_rng(4)

@@ -113,7 +113,10 @@ SCHEMA: dict[str, str] = {
     **_comparison("cpu_precisions", "PyTorch eager vs ONNX Runtime FP32 vs INT8 (Q/DQ) on the CPU, network only, "
                   "batch 1, same inputs", {
                       "input_size": "network input [H, W]", "batch": "1", "graph": "exported graph kind (portable)",
-                      "threads": "ONNX Runtime threads", "torch_eager!": "Spotter.forward",
+                      "threads": "ONNX Runtime threads",
+                      "onnxruntime_spinning": "false: both sessions' idle threads sleep instead of busy-waiting "
+                                              "(a spinning session would take the cores from the next one's run)",
+                      "torch_eager!": "Spotter.forward",
                       "onnxruntime_fp32!": "the float graph", "onnxruntime_int8!": "its Q/DQ copy",
                       "torch_eager_over_onnxruntime_fp32": "median ratio (> 1: ONNX Runtime FP32 is faster)",
                       "onnxruntime_fp32_over_onnxruntime_int8": "median ratio (> 1: INT8 is faster)",

@@ -277,12 +277,13 @@ class Graphs:
 
         return self._once(("engine", tuple(size), batch, precision), make)
 
-    def spotter(self, backend: str, precision: str, size, batch: int):
+    def spotter(self, backend: str, precision: str, size, batch: int, spinning: bool = True):
+        """`spinning` (ONNX Runtime): False for sessions timed in turn with others (see cpu_session)."""
         if backend == "onnxruntime":
             from ..runtime.onnxruntime_backend import OnnxRuntimeSpotter
 
             path = self.int8(size, batch, "portable") if precision == "int8" else self.onnx(size, batch, "portable")
-            return OnnxRuntimeSpotter(path, threads=self.threads)
+            return OnnxRuntimeSpotter(path, threads=self.threads, spinning=spinning)
         from ..runtime.tensorrt_backend import TensorRTSpotter
 
         return TensorRTSpotter(self.engine(size, batch, precision))

@@ -57,15 +57,26 @@ def plugin_nodes_for_ort(proto, path) -> bool:
     return found
 
 
-def cpu_session(proto, path, threads: int | None = None):
+# ONNX Runtime's session config keys: whether idle pool threads busy-wait for the next run.
+SPINNING_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+
+
+def cpu_session(proto, path, threads: int | None = None, spinning: bool = True):
     """An onnxruntime.InferenceSession (CPU) of `proto` (changed in place for the custom ops);
-    SpotrtError (one line) when ONNX Runtime cannot load it. `path` names the graph in messages."""
+    SpotrtError (one line) when ONNX Runtime cannot load it. `path` names the graph in messages.
+
+    `spinning=False` lets the session's idle threads sleep at once instead of busy-waiting for the
+    next run (ONNX Runtime's default): for timing several sessions in turn in one process, where a
+    session's spinning threads take the cores from the next one's run."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
+    if not spinning:
+        for key in SPINNING_KEYS:
+            so.add_session_config_entry(key, "0")
     so.log_severity_level = 3
     if plugin_nodes_for_ort(proto, path):
         import onnxruntime_extensions

@@ -27,7 +27,9 @@ class OnnxRuntimeSpotter(Runner):
 
     name = "onnxruntime"
 
-    def __init__(self, model, threads: int | None = None) -> None:
+    def __init__(self, model, threads: int | None = None, spinning: bool = True) -> None:
+        """`threads`: intra-op threads (None: ONNX Runtime's default); `spinning=False`: idle
+        threads sleep instead of busy-waiting (see plugins.ort_session.cpu_session)."""
         self.path = Path(model)
         proto, self.meta = load_graph(self.path)
         self.kind = self.meta.get("spotrt_graph")
@@ -43,14 +45,14 @@ class OnnxRuntimeSpotter(Runner):
         except (ValueError, TypeError, KeyError) as exc:
             raise SpotrtError(f"model {self.path}: its spotrt metadata is invalid ({exc})") from None
         self.input_size = (h, w)
-        self.threads = threads
+        self.threads, self.spinning = threads, spinning
         self.session = self._read_session = None
         self._proto = proto
         self.load()
 
     def _load(self) -> None:
         proto, self._proto = self._proto or load_graph(self.path)[0], None
-        session = cpu_session(proto, self.path, self.threads)
+        session = cpu_session(proto, self.path, self.threads, self.spinning)
         found = {i.name: (i.type, list(i.shape)) for i in session.get_inputs()}
         spec = self.input_specs()[INPUT]
         if found != {INPUT: ("tensor(float)", list(spec.shape))}:
@@ -81,7 +83,7 @@ class OnnxRuntimeSpotter(Runner):
             if meta.get("spotrt_input_size") != f"{READ_SIZE[0]}x{READ_SIZE[1]}":
                 raise SpotrtError(f"model {path}: found input size {meta.get('spotrt_input_size')}, expected the "
                                   f"read canvas {READ_SIZE[0]}x{READ_SIZE[1]}")
-            self._read_session = cpu_session(proto, path, self.threads)
+            self._read_session = cpu_session(proto, path, self.threads, self.spinning)
         return self._read_session
 
     def read(self, crop: np.ndarray) -> tuple[str, float]:
