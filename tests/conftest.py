@@ -28,6 +28,14 @@ def shared_data(*parts) -> Path:
     return path
 
 
+def random_batch(batch: int, seed: int = 3):
+    """The normalized random input (batch,3,128,256) that small_spotter's tests run on."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal((batch, 3, 128, 256)).astype(np.float32))
+
+
 def small_spotter(seed: int = 0, **changes):
     """A seeded random spotter at 128x256, its weights scaled so that proposals spread, detections
     pass the score threshold and the decoder reads non-empty words (no trained model is needed)."""

@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime_extensions")
 
-from conftest import small_spotter  # noqa: E402
+from conftest import random_batch, small_spotter  # noqa: E402
 from spotrt.cli import main  # noqa: E402
 from spotrt.errors import SpotrtError  # noqa: E402
 from spotrt.export.onnx_export import export_model  # noqa: E402
@@ -23,7 +23,7 @@ OUTPUTS = ("boxes", "scores", "tokens", "token_probs", "count")
 
 def compare_with_torch(model, path, batch: int, seed: int = 3):
     """Run the graph on ONNX Runtime and Spotter.forward on the same random batch; assert equality."""
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((batch, 3, 128, 256)).astype(np.float32))
+    x = random_batch(batch, seed)
     ref = model(x)
     got = OnnxRuntimeSpotter(path, threads=1).run(x.numpy())
     k, t = model.cfg.output_slots, model.cfg.max_word_len

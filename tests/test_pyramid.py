@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import small_spotter
+from conftest import random_batch, small_spotter
 from spotrt.model import pyramid
 from spotrt.model.config import SpotterConfig
 from spotrt.postprocess import decode_tokens, text_confidence
@@ -84,7 +84,7 @@ def test_forward_reports_coarse_regions_after_the_fine_ones():
     """Spotter.forward with the coarse pass: K + K2 slots, packed; its regions are the coarse pass's
     proposals (at least pyramid_min_height tall), read like the fine ones."""
     model = _pyramid_model()
-    x = torch.from_numpy(np.random.default_rng(3).standard_normal((2, 3, 128, 256)).astype(np.float32))
+    x = random_batch(2)
     out = model(x)
     assert out.boxes.shape == (2, 17, 4) and out.tokens.shape == (2, 17, model.cfg.max_word_len)
     plain = model.cfg.replace(pyramid_factor=0)
@@ -118,8 +118,7 @@ def test_pyramid_graphs_equal_torch(tmp_path, kind, levels):
     got = compare_with_torch(model, paths[kind], batch=2, seed=3)
     assert got["boxes"].shape == (2, slots, 4)
     if levels == 2:  # the quarter-size pass proposes too (its regions are among the slots)
-        _, _, count4 = model.coarse_proposals(torch.from_numpy(
-            np.random.default_rng(3).standard_normal((2, 3, 128, 256)).astype(np.float32)), 4)
+        _, _, count4 = model.coarse_proposals(random_batch(2, seed=3), 4)
         assert (count4 > 0).any()
 
 
