@@ -8,7 +8,19 @@ STAMP := $(VENV)/.installed
 FONT_PKGS := fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-crosextra-carlito fonts-open-sans \
 	fonts-cantarell fonts-firacode fonts-inconsolata fonts-oxygen fonts-roboto-slab fonts-league-spartan \
 	fonts-comfortaa fonts-ebgaramond fonts-linuxlibertine fonts-quicksand fonts-hack fonts-b612 \
-	fonts-jetbrains-mono fonts-urw-base35
+	fonts-jetbrains-mono fonts-urw-base35 fonts-bebas-neue fonts-routed-gothic fonts-allerta \
+	fonts-national-park fonts-roadgeek fonts-opendin fonts-yanone-kaffeesatz fonts-apropal \
+	fonts-tiresias fonts-cabin fonts-clear-sans fonts-inter fonts-karla fonts-junction fonts-dosis \
+	fonts-play fonts-sora fonts-tuffy fonts-beteckna fonts-millimetre fonts-radisnoir fonts-eurofurence \
+	fonts-sil-andika fonts-go fonts-croscore fonts-adf-gillius fonts-adf-switzera fonts-adf-universalis \
+	fonts-adf-verana fonts-averia-sans-gwf fonts-averia-serif-gwf fonts-paratype fonts-roboto-unhinted \
+	fonts-adf-accanthis fonts-adf-baskervald fonts-adf-berenis fonts-adf-libris fonts-adf-romande \
+	fonts-adf-tribun fonts-cardo fonts-century-catalogue fonts-fanwood fonts-goudybookletter \
+	fonts-lindenhill fonts-oldstandard fonts-quattrocento fonts-sil-gentium fonts-vollkorn fonts-arapey \
+	fonts-courier-prime fonts-anonymous-pro fonts-mononoki fonts-fantasque-sans fonts-agave \
+	fonts-monofur fonts-osifont fonts-league-mono fonts-engadget fonts-okolaks fonts-summersby \
+	fonts-dejavu-extra fonts-mplus fonts-karmilla fonts-prociono fonts-opendyslexic fonts-jura \
+	fonts-comic-neue fonts-hermit fonts-3270 fonts-gfs-neohellenic fonts-solide-mirage fonts-manrope
 
 # GStreamer for camera sources (spotrt/runtime/gst.py, its tests' RTSP server): Debian/Ubuntu packages.
 GST_PKGS := python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 \

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -115,6 +116,31 @@ def test_find_fonts():
     faces = [os.path.splitext(os.path.basename(f))[0].lower() for f in fonts]
     assert faces == sorted(set(faces))  # by face name, so a seed picks the same font wherever they are installed
     assert all(f.lower().endswith((".ttf", ".otf")) and os.path.isfile(f) for f in fonts)
+
+
+def test_make_fonts_installs_the_listed_packages():
+    """`make fonts` installs exactly spotrt.data.fonts.DEBIAN_FONT_PACKAGES (two lists kept as one)."""
+    from spotrt.data.fonts import DEBIAN_FONT_PACKAGES
+
+    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    listed = re.search(r"^FONT_PKGS := ((?:.*\\\n)*.*)$", text, re.M).group(1)
+    assert listed.replace("\\", " ").split() == list(DEBIAN_FONT_PACKAGES)
+    assert len(set(DEBIAN_FONT_PACKAGES)) == len(DEBIAN_FONT_PACKAGES)
+
+
+def test_balanced_keeps_at_most_n_faces_of_a_family_spread_over_its_weights():
+    from spotrt.data.fonts import balanced
+
+    many = [f"/f/Inter-{w}.otf" for w in ("Black", "Bold", "ExtraBold", "Light", "Medium", "Regular", "SemiBold")]
+    few = ["/g/Lato-Bold.ttf", "/g/Lato-Regular.ttf"]
+    fonts = sorted(many + few, key=os.path.basename)
+    kept = balanced(fonts, per_family=3)
+    assert [os.path.basename(f) for f in kept] == ["Inter-Black.otf", "Inter-Light.otf", "Inter-SemiBold.otf",
+                                                   "Lato-Bold.ttf", "Lato-Regular.ttf"]
+    assert balanced(fonts, per_family=1) == ["/f/Inter-Black.otf", "/g/Lato-Bold.ttf"]
+    assert balanced(fonts, per_family=10) == fonts
+    with pytest.raises(ValueError, match="per_family"):
+        balanced(fonts, per_family=0)
 
 
 def test_default_vocabulary():

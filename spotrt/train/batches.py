@@ -121,11 +121,11 @@ class BatchMaker:
             self._real = real
             text_source, fonts = None, None
             if self.open_text:  # open vocabulary in every font family but the held-out ones
-                from ..data.fonts import find_fonts
+                from ..data.fonts import balanced, find_fonts
                 from ..data.words import TextSource
 
                 text_source = TextSource(self.charset, self.max_len, punctuation=self.punctuation)
-                fonts = find_fonts("train")
+                fonts = balanced(find_fonts("train"))
             backgrounds = None
             if self.backgrounds_root:
                 backgrounds = sorted(str(p) for p in Path(self.backgrounds_root).iterdir()
