@@ -1,6 +1,7 @@
 """spotrt beside the OCR packages a user would pick instead: same images, protocol, CPU and threads.
 
-    python benchmarks/peers.py [--data ../shared/data/ic15_dev] [--crops DIR] [--limit N] [--threads 1]
+    python benchmarks/peers.py [--data ../shared/data/ic15_dev] [--crops DIR] [--synthetic-crops N]
+                               [--limit N] [--threads 1]
                                [--peers spotrt-torch,spotrt-ort-fp32,spotrt-ort-int8,ppocr,easyocr,tesseract]
                                [--out out/peers] [--easyocr-python PY]
 
@@ -22,7 +23,11 @@ one warm-up call. Outputs are turned into ICDAR 2015 words (`peer_words`: lines 
 quads clockwise from the top-left, text cleaned), written as result files (OUT/res/READER/) and
 scored by spotrt's evaluator: detection, end-to-end and word-spotting hmean (no lexicon), and word
 accuracy on the ground-truth crops (`--crops DIR`, default the crops of the --data images' legible
-words, cut as `spotrt eval` cuts them, in OUT/gt_crops). A reader that cannot run here is one line
+words, cut as `spotrt eval` cuts them, in OUT/gt_crops) and, with `--synthetic-crops N`, on the first N
+crops of spotrt's held-out synthetic crop set (`spotrt eval --synthetic-crops N`: held-out font
+families, open vocabulary, photographs behind half of them; written once to OUT/synthetic_crops_N),
+by kind (dictionary word, random string, digits): how far issue 17's targets are from a strong
+reader. A reader that cannot run here is one line
 saying why and how to install it. Resumable: each reader's answer per image is kept in
 OUT/raw/READER/ and a rerun with the same settings measures only what is missing.
 Writes OUT/peers.json, OUT/peers.md (the table) and OUT/peers.png (accuracy against latency).
@@ -58,6 +63,7 @@ LABELS = {"spotrt-torch": "spotrt (torch FP32)", "spotrt-ort-fp32": "spotrt (ONN
           "spotrt-ort-int8": "spotrt (ONNX Runtime INT8)", "ppocr": "PP-OCRv4 (rapidocr-onnxruntime)",
           "easyocr": "EasyOCR", "tesseract": "Tesseract"}
 TESSERACT_SCENE_PSM, TESSERACT_CROP_PSM = 11, 8
+SYNTHETIC_KINDS = ("word", "random", "digits")
 
 
 class PeerUnavailable(Exception):
@@ -431,6 +437,20 @@ def gt_crop_folder(images: list[Path], gt: dict, out: Path) -> Path:
     return folder
 
 
+def synthetic_crop_folder(out: Path, n: int, progress: bool = True) -> Path:
+    """The first `n` crops of spotrt's held-out synthetic crop set as a crop folder (with kinds.txt),
+    written once to OUT/synthetic_crops_N; one-line SpotrtError where the held-out fonts are missing."""
+    from spotrt.eval.crops import write_crop_set
+
+    folder = out / f"synthetic_crops_{n}"
+    if not (folder / "gt.txt").is_file():
+        try:
+            write_crop_set(folder, n, progress=progress)
+        except RuntimeError as exc:  # find_fonts: no held-out font families installed
+            raise SpotrtError(f"--synthetic-crops: {exc}") from None
+    return folder
+
+
 def measure_crops(peers: dict[str, Peer], crop_dir: Path, out: Path, progress: bool = True) -> dict:
     """Word accuracy of each reader on a crop folder (spotrt's crop_accuracy), kept per reader."""
     from spotrt.eval.crops import crop_accuracy, read_crop_set
@@ -444,7 +464,7 @@ def measure_crops(peers: dict[str, Peer], crop_dir: Path, out: Path, progress: b
             results[name] = json.loads(target.read_text())
             continue
         r = crop_accuracy(peer, items, None, progress, desc=f"crops {name}")
-        r = {k: r[k] for k in ("words", "correct", "accuracy", "by_length", "misread")}
+        r = {k: r[k] for k in ("words", "correct", "accuracy", "by_kind", "by_length", "misread")}
         write_bytes_atomic(target, json.dumps(r).encode(), "crop accuracy")
         results[name] = r
     return results
@@ -475,17 +495,28 @@ def _f(v, digits=3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def _synthetic_cell(c: dict) -> str:
+    kinds = c.get("by_kind", {})
+    split = " / ".join(f"{100 * kinds[k]['accuracy']:.1f}" if k in kinds else "-" for k in SYNTHETIC_KINDS)
+    return f"{100 * c['accuracy']:.1f} % of {c['words']} ({split})"
+
+
 def table(result: dict) -> list[str]:
-    rows = ["| reader | detection hmean (P / R) | end-to-end hmean | word spotting hmean | GT crops read | "
-            "median ms / image | p90 ms | words / image |", "|---|---|---|---|---|---|---|---|"]
+    synthetic = any("synthetic_crops" in r for r in result["rows"].values())
+    head = ("| reader | detection hmean (P / R) | end-to-end hmean | word spotting hmean | GT crops read | "
+            + ("held-out synthetic crops read (words / random / digits) | " if synthetic else "")
+            + "median ms / image | p90 ms | words / image |")
+    rows = [head, "|---" * (8 + synthetic) + "|"]
     for name, r in result["rows"].items():
         d, c, lat = r["detection"], r.get("crops"), r["latency"]
         crops = f"{100 * c['accuracy']:.1f} % of {c['words']}" if c else "-"
+        if synthetic:
+            crops += " | " + (_synthetic_cell(r["synthetic_crops"]) if r.get("synthetic_crops") else "-")
         rows.append(f"| {LABELS[name]} | {_f(d['hmean'])} ({_f(d['precision'])} / {_f(d['recall'])}) | "
                     f"{_f(r['e2e']['hmean'])} | {_f(r['spotting']['hmean'])} | {crops} | {lat['median_ms']:.0f} | "
                     f"{lat['p90_ms']:.0f} | {r['words_per_image']:.1f} |")
     for name, why in result["skipped"].items():
-        rows.append(f"| {LABELS[name]} | skipped: {why} | | | | | | |")
+        rows.append(f"| {LABELS[name]} | skipped: {why} |" + " |" * (6 + synthetic))
     return rows
 
 
@@ -575,6 +606,8 @@ def run(a) -> int:
         raise SpotrtError(f"--peers: found {a.peers!r}, expected some of {','.join(PEERS)}")
     if a.threads < 1 or (a.limit is not None and a.limit < 1):
         raise SpotrtError(f"--threads/--limit: found {a.threads}/{a.limit}, expected integers >= 1")
+    if a.synthetic_crops < 0:
+        raise SpotrtError(f"--synthetic-crops: found {a.synthetic_crops}, expected a number of crops >= 0")
     out = Path(a.out)
     images, gt = icdar_dataset(a.data)  # a bad folder fails before any model loads
     if a.limit:
@@ -591,6 +624,10 @@ def run(a) -> int:
         measure_images(peers, images, out, Path(a.data), progress=not a.quiet)
         crop_dir = Path(a.crops) if a.crops else gt_crop_folder(images, gt, out)
         crops = measure_crops(peers, crop_dir, out, progress=not a.quiet)
+        synthetic = {}
+        if a.synthetic_crops:
+            synthetic = measure_crops(peers, synthetic_crop_folder(out, a.synthetic_crops, not a.quiet), out,
+                                      progress=not a.quiet)
     finally:
         for peer in peers.values():
             peer.close()
@@ -598,13 +635,19 @@ def run(a) -> int:
     for name, peer in peers.items():
         rows[name] = {**score_peer(name, images, gt, out), "crops": crops[name], "versions": peer.versions,
                       "settings": peer.settings}
+        if synthetic:
+            rows[name]["synthetic_crops"] = synthetic[name]
     note = f"{len(images)} images of {Path(a.data).name}" + (f" (first {a.limit})" if a.limit else "")
     result = {"format": "spotrt-peers-1", "dataset": str(a.data), "dataset_note": note, "images": len(images),
               "crops": str(crop_dir), "threads": a.threads, "cpu": environment(a.threads)["cpu"],
               "environment": environment(a.threads), "command": " ".join(sys.argv),
               "measured_at": time.strftime("%Y-%m-%d %H:%M"), "seconds_this_sitting": round(time.time() - started),
               "rows": rows, "skipped": skipped}
-    md = [f"{note}, word crops from {crop_dir} ({next(iter(crops.values()))['words']} words), "
+    if a.synthetic_crops:
+        note_crops = f" and the first {a.synthetic_crops} of spotrt's held-out synthetic crops"
+    else:
+        note_crops = ""
+    md = [f"{note}, word crops from {crop_dir} ({next(iter(crops.values()))['words']} words){note_crops}, "
           f"{a.threads} thread(s) each, {result['cpu']}:", "", *table(result), "", "Versions:", *versions_lines(result)]
     write_bytes_atomic(out / "peers.json", (json.dumps(result, indent=1) + "\n").encode(), "peers JSON")
     write_bytes_atomic(out / "peers.md", ("\n".join(md) + "\n").encode(), "peers table")
@@ -624,6 +667,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(DEFAULT_DATA), help="ICDAR 2015 folder (images/, gt/)")
     p.add_argument("--crops", default=None, metavar="DIR",
                    help="word-crop folder with a gt.txt (default: the ground-truth crops of the --data images)")
+    p.add_argument("--synthetic-crops", type=int, default=0, metavar="N",
+                   help="also read the first N crops of spotrt's held-out synthetic crop set (default 0: none)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
     p.add_argument("--threads", type=int, default=1, help="threads of every reader (default 1)")
     p.add_argument("--peers", default=",".join(PEERS), help=f"readers, comma-separated (default {','.join(PEERS)})")

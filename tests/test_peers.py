@@ -232,6 +232,43 @@ def test_run_writes_result_files_table_and_plot_and_resumes(pw, peers, monkeypat
     assert "kept answers of ppocr were measured with" in capsys.readouterr().err
 
 
+def test_synthetic_crops_add_a_column_split_by_kind(pw, peers, monkeypatch, tmp_path, capsys):
+    from spotrt.data.fonts import find_fonts
+
+    try:
+        find_fonts("heldout")
+    except RuntimeError as exc:
+        pytest.skip(f"held-out font families not installed ({exc})")
+    data = _dataset(tmp_path / "ic15")
+    out = tmp_path / "out"
+    read = []
+
+    def read_crop(crop):  # reads every other crop right: the label comes from the order of the calls
+        read.append(crop.shape)
+        return ("free", 1.0) if len(read) <= 4 else (labels[len(read) - 5] if len(read) % 2 else "x", 1.0)
+
+    monkeypatch.setitem(peers.OPENERS, "ppocr", lambda opts: peers.Peer(
+        "ppocr", {"fake": "1"}, {"threads": 1}, lambda image: ([], 0.01), read_crop, None, peers._charset_cfg()))
+    from spotrt.eval.crops import synthetic_crops
+
+    first = list(synthetic_crops(6))
+    labels = [label for _, _, label, _ in first]
+    args = ["--data", str(data), "--out", str(out), "--peers", "ppocr", "--quiet", "--synthetic-crops", "6"]
+    assert peers.main(args) == 0
+    folder = out / "synthetic_crops_6"
+    assert [line.split(", ")[1].strip('"') for line in (folder / "gt.txt").read_text().splitlines()] == labels
+    row = json.loads((out / "peers.json").read_text())["rows"]["ppocr"]
+    c = row["synthetic_crops"]
+    assert c["words"] == 6 and c["correct"] == 3
+    kinds = [kind for _, _, _, kind in first]
+    assert sum(v["words"] for v in c["by_kind"].values()) == 6 and set(c["by_kind"]) == set(kinds)
+    table = (out / "peers.md").read_text()
+    assert "| held-out synthetic crops read (words / random / digits) |" in table
+    assert "| 50.0 % of 6 (" in table and "the first 6 of spotrt's held-out synthetic crops" in table
+    assert peers.main(args[:-2] + ["--synthetic-crops", "-1"]) == 1
+    assert "--synthetic-crops: found -1, expected a number of crops >= 0" in capsys.readouterr().err
+
+
 def test_bad_options_are_one_line(peers, tmp_path, capsys):
     assert peers.main(["--peers", "ppocr,abbyy", "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip().startswith("peers: error: --peers: found 'ppocr,abbyy', expected some of")
