@@ -407,6 +407,62 @@ def test_choose_threshold_on_real_validation_scenes_and_never_on_dev(tmp_path, u
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+# ------------------------------------------------------------- two models on the validation split
+
+def _compare_val_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "compare_val.py"
+    spec = importlib.util.spec_from_file_location("compare_val", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_paired_bootstrap_of_two_models_counts():
+    cv = _compare_val_module()
+    # per image (matched, num_gt, num_det); B reads one more word of image 0 and reports one more
+    a = np.array([[2, 4, 3], [1, 2, 2], [0, 3, 1]])
+    b = np.array([[3, 4, 4], [1, 2, 2], [0, 3, 1]])
+    r = cv.paired_bootstrap(a, b, rounds=500, seed=1)
+    assert r["a"] == pytest.approx(2 * (3 / 6) * (3 / 9) / (3 / 6 + 3 / 9))      # P 3/6, R 3/9
+    assert r["b"] == pytest.approx(2 * (4 / 7) * (4 / 9) / (4 / 7 + 4 / 9))      # P 4/7, R 4/9
+    assert r["difference"] == pytest.approx(r["b"] - r["a"])
+    low, high = r["interval_95"]
+    # B's counts are A's or better on every image: draws without image 0 tie, every other favours B,
+    # so B is ahead in about 1 - (2/3)^3 = 70 % of them and never behind
+    assert low >= 0.0 and high > 0.0
+    assert 0.6 < r["b_ahead"] < 0.8 and r["images"] == 3 and r["rounds"] == 500
+    same = cv.paired_bootstrap(a, a, rounds=50)
+    assert same["difference"] == 0 and same["interval_95"] == [0.0, 0.0] and same["b_ahead"] == 0.0
+    assert cv.hmean(0, 0, 0) == 0.0
+    with pytest.raises(ValueError, match="expected two"):
+        cv.paired_bootstrap(a, b[:2], rounds=10)
+
+
+def test_compare_val_on_real_validation_scenes_and_never_on_dev(tmp_path, untrained_weights):
+    from test_scenes import _write_set
+
+    from spotrt.data.scenes import read_scene_set, write_camera_set
+
+    val = write_camera_set(read_scene_set(_write_set(tmp_path / "s", 2)), tmp_path / "val")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "compare_val.py"
+    run = lambda *args: subprocess.run([sys.executable, str(script), *map(str, args)],  # noqa: E731
+                                       capture_output=True, text=True)
+    proc = run(untrained_weights, untrained_weights, "--data", val, "--rounds", 50, "--json", tmp_path / "c.json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["difference"] == 0 and data["read_by_a_only"] == data["read_by_b_only"] == 0
+    assert data["images"] == 2 and data["words"] >= 2
+    assert "B - A +0.000, 95 % paired bootstrap interval [+0.000, +0.000]" in proc.stdout
+    for args, want in (((tmp_path / "ic15_dev",), "ic15_dev is for measuring only"),
+                       ((val, "--threshold-b", "1.5"), "--threshold-b: found 1.5, expected a word score in 0..1"),
+                       ((tmp_path / "nothing",), "compare_val: error:")):
+        proc = run(untrained_weights, untrained_weights, "--data", *args)
+        assert proc.returncode == 1 and want in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
 # ------------------------------------------------------------------- recall by word height
 
 def _recall_by_height():
