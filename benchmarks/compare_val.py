@@ -2,7 +2,7 @@
 paired bootstrap interval over images, and the ground-truth words each reads that the other misses.
 
     python benchmarks/compare_val.py A.safetensors B.safetensors --data out/ic15_val [--rounds 2000]
-                                     [--threshold-a T] [--threshold-b T] [--seed 0] [--json FILE]
+                                     [--threshold-a T] [--threshold-b T] [--threads N] [--seed 0] [--json FILE]
 
 100 validation images hold about 450 words, so two checkpoints a point or two apart may differ by
 chance; this says how much. Both models spot every image once (torch); each keeps its words at its
@@ -75,6 +75,8 @@ def main(argv=None) -> int:
                                                            "(default out/ic15_val, from benchmarks/ic15_val.py)")
     ap.add_argument("--threshold-a", type=float, default=None, help="A's word-score threshold (default: stored)")
     ap.add_argument("--threshold-b", type=float, default=None, help="B's word-score threshold (default: stored)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's; 1 beside a training run, which has the cores)")
     ap.add_argument("--rounds", type=int, default=2000, help="bootstrap draws (default 2000)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     ap.add_argument("--json", default=None, help="also write the result here")
@@ -82,8 +84,8 @@ def main(argv=None) -> int:
     try:
         if "ic15_dev" in str(a.data):
             raise SpotrtError(f"--data: found {a.data}, expected a validation set (ic15_dev is for measuring only)")
-        if a.rounds < 1:
-            raise SpotrtError(f"--rounds: found {a.rounds}, expected >= 1")
+        if a.rounds < 1 or (a.threads is not None and a.threads < 1):
+            raise SpotrtError(f"--rounds/--threads: found {a.rounds}/{a.threads}, expected >= 1")
         for name, t in (("--threshold-a", a.threshold_a), ("--threshold-b", a.threshold_b)):
             if t is not None and not 0.0 <= t <= 1.0:
                 raise SpotrtError(f"{name}: found {t}, expected a word score in 0..1")
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
                       config_of(a.b).word_score_thresh if a.threshold_b is None else a.threshold_b]
         counts, read = [], []
         for weights, t in zip((a.a, a.b), thresholds):
-            c, r = _per_image(gt, spot_all(load_spotter(weights, "torch", min_score=0.0), images), t)
+            c, r = _per_image(gt, spot_all(load_spotter(weights, "torch", threads=a.threads, min_score=0.0), images), t)
             counts.append(c)
             read.append(r)
     except SpotrtError as exc:
