@@ -23,7 +23,7 @@ DEBIAN_FONT_PACKAGES = (
     "fonts-league-spartan", "fonts-comfortaa", "fonts-ebgaramond", "fonts-linuxlibertine", "fonts-quicksand",
     "fonts-hack", "fonts-b612", "fonts-jetbrains-mono", "fonts-urw-base35",
     # condensed, signage and display faces (signs, posters, plates), more serif, sans and typewriter
-    # families: reading in families it never saw is the recognizer's weak spot (model card, run c10)
+    # families: faces unlike any in training read worse (model card, "Where reading is lost"; run c10)
     "fonts-bebas-neue", "fonts-routed-gothic", "fonts-allerta", "fonts-national-park", "fonts-roadgeek",
     "fonts-opendin", "fonts-yanone-kaffeesatz", "fonts-apropal", "fonts-tiresias", "fonts-cabin", "fonts-clear-sans",
     "fonts-inter", "fonts-karla", "fonts-junction", "fonts-dosis", "fonts-play", "fonts-sora", "fonts-tuffy",
@@ -186,7 +186,11 @@ def balanced(fonts: list[str], per_family: int = FACES_PER_FAMILY) -> list[str]:
     keep = set()
     for faces in groups.values():
         n = len(faces)
-        picks = range(n) if n <= per_family else sorted({round(i * (n - 1) / (per_family - 1)) if per_family > 1
-                                                          else 0 for i in range(per_family)})
+        if n <= per_family:
+            picks = range(n)
+        elif per_family == 1:
+            picks = [0]
+        else:  # both ends and evenly between (distinct: n > per_family)
+            picks = [round(i * (n - 1) / (per_family - 1)) for i in range(per_family)]
         keep.update(faces[i] for i in picks)
     return [f for f in fonts if f in keep]
