@@ -357,9 +357,27 @@ def test_real_generic_lexicon():
 
 # ---------------------------------------------------------------- word-score threshold
 
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _bench_script(name: str, *args):
+    """Run benchmarks/NAME.py with `args` in a subprocess -> the completed process."""
+    return subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def _bench_module(name: str):
+    """benchmarks/NAME.py imported as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _choose_threshold(*args):
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "choose_threshold.py"
-    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True)
+    return _bench_script("choose_threshold", *args)
 
 
 def test_choose_threshold_writes_its_choice_and_keeps_the_tensors(tmp_path, untrained_weights):
@@ -409,18 +427,8 @@ def test_choose_threshold_on_real_validation_scenes_and_never_on_dev(tmp_path, u
 
 # ------------------------------------------------------------- two models on the validation split
 
-def _compare_val_module():
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "compare_val.py"
-    spec = importlib.util.spec_from_file_location("compare_val", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_paired_bootstrap_of_two_models_counts():
-    cv = _compare_val_module()
+    cv = _bench_module("compare_val")
     # per image (matched, num_gt, num_det); B reads one more word of image 0 and reports one more
     a = np.array([[2, 4, 3], [1, 2, 2], [0, 3, 1]])
     b = np.array([[3, 4, 4], [1, 2, 2], [0, 3, 1]])
@@ -446,10 +454,7 @@ def test_compare_val_on_real_validation_scenes_and_never_on_dev(tmp_path, untrai
     from spotrt.data.scenes import read_scene_set, write_camera_set
 
     val = write_camera_set(read_scene_set(_write_set(tmp_path / "s", 2)), tmp_path / "val")
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "compare_val.py"
-    run = lambda *args: subprocess.run([sys.executable, str(script), *map(str, args)],  # noqa: E731
-                                       capture_output=True, text=True)
-    proc = run(untrained_weights, untrained_weights, "--data", val, "--rounds", 50, "--json", tmp_path / "c.json")
+    proc = _bench_script("compare_val", untrained_weights, untrained_weights, "--data", val, "--rounds", 50, "--json", tmp_path / "c.json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["difference"] == 0 and data["read_by_a_only"] == data["read_by_b_only"] == 0
@@ -458,27 +463,17 @@ def test_compare_val_on_real_validation_scenes_and_never_on_dev(tmp_path, untrai
     for args, want in (((tmp_path / "ic15_dev",), "ic15_dev is for measuring only"),
                        ((val, "--threshold-b", "1.5"), "--threshold-b: found 1.5, expected a word score in 0..1"),
                        ((tmp_path / "nothing",), "compare_val: error:")):
-        proc = run(untrained_weights, untrained_weights, "--data", *args)
+        proc = _bench_script("compare_val", untrained_weights, untrained_weights, "--data", *args)
         assert proc.returncode == 1 and want in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
 # ------------------------------------------------------------------- recall by word height
 
-def _recall_by_height():
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "recall_by_height.py"
-    spec = importlib.util.spec_from_file_location("recall_by_height", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_recall_by_height_bins_found_and_read_words():
     from types import SimpleNamespace
 
-    rbh = _recall_by_height()
+    rbh = _bench_module("recall_by_height")
     img = np.zeros((200, 300, 3), np.uint8)
     gt_words = {"img_1": [GTWord(box(0, 0, 50, 10), "ab"),      # 10 px: found, read right
                           GTWord(box(0, 20, 50, 32), "Cd-"),    # 12 px (bin edge goes up): found, misread
@@ -497,13 +492,12 @@ def test_recall_by_height_bins_found_and_read_words():
 
 
 def test_recall_by_height_bad_input_is_one_line(tmp_path):
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "recall_by_height.py"
     for args, expected in (([str(tmp_path), "--scale", "1", "9"], "scale: found 9.0"),
                            ([str(tmp_path)], "found no images/ and gt/ folders"),
                            ([str(tmp_path), "--synthetic-small", "3"], "found both a folder and --synthetic-small"),
                            ([], "found neither a folder nor --synthetic-small"),
                            (["--synthetic-small", "0"], "--synthetic-small: found 0")):
-        proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+        proc = _bench_script("recall_by_height", *args)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 1 and len(lines) == 1 and expected in lines[0], proc.stderr
         assert lines[0].startswith("recall_by_height: error: ")
@@ -512,7 +506,7 @@ def test_recall_by_height_bad_input_is_one_line(tmp_path):
 def test_recall_by_height_small_synthetic_words_are_small(untrained_weights):
     from spotrt.api import load_spotter
 
-    rbh = _recall_by_height()
+    rbh = _bench_module("recall_by_height")
     total, samples = rbh.small_text_samples(3)
     heights = [rbh.quad_height(g.quad) for _, words in samples for g in words]
     assert total == 3 and heights and max(heights) < 30 and min(heights) > 5
