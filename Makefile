@@ -58,7 +58,7 @@ demo: $(STAMP) system-gi
 	$(BIN)/spotrt demo
 
 test: $(STAMP) system-gi
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 # The shipped model's exported graphs (plugin graph + read graph, with the weights' sha256 in their
 # metadata), which a runtime install without torch reads with. Run after every change of the shipped

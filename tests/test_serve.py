@@ -135,6 +135,32 @@ def test_failed_requests_become_dropped_records_with_their_reason():
     assert backend.answered == 1 and backend.lost == {f"{DROP_LOST} (UNAVAILABLE)": 1, DROP_ERROR: MAX_ERRORS_IN_A_ROW - 1}
 
 
+def test_a_request_that_never_gets_an_answer_is_lost_in_flight_not_waited_for(monkeypatch):
+    """A callback that never comes (no result, no error) holds its stream's slot only until the deadline
+    and its grace have passed: then it is lost in flight, the client reconnects and the next frame goes."""
+    from types import SimpleNamespace
+
+    from spotrt.runtime import triton_backend
+    from spotrt.runtime.triton_backend import DROP_LOST, RemoteBackend
+
+    monkeypatch.setattr(triton_backend, "ANSWER_GRACE_S", 0.0)
+    sent, reconnects = [], []
+    spotter = SimpleNamespace(in_flight=1, url="grpc://127.0.0.1:1", model="spotrt", timeout=0.2, log=print,
+                              Error=SpotrtError, reconnect=reconnects.append,
+                              submit=lambda image, pending: sent.append(pending))  # never answers
+    backend = RemoteBackend(spotter)
+    frames = [SimpleNamespace(raw=None, frame=SimpleNamespace(dropped=None, index=i, stream=0, image=None))
+              for i in range(2)]
+    t0 = time.monotonic()
+    backend.infer(frames)  # the second frame waits for the first one's slot
+    assert len(sent) == 2 and time.monotonic() - t0 < 5
+    assert reconnects == ["TimeoutError: no answer"]
+    assert backend.post(frames[0]) == [] and frames[0].frame.dropped == f"{DROP_LOST} (TimeoutError)"
+    sent[1].done(None, TimeoutError("no answer"))
+    sent[1].done(object(), None)  # a late answer after the client gave up changes nothing
+    assert backend.post(frames[1]) == [] and frames[1].frame.dropped == f"{DROP_LOST} (TimeoutError)"
+
+
 @pytest.mark.parametrize("args, words", [
     (["--max-batch", "0"], "--max-batch: found 0"),
     (["--instances", "0"], "--instances: found 0"),

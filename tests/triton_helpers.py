@@ -113,7 +113,7 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             shm = group_shm(self.proc.pid)
             os.killpg(self.proc.pid, 9)  # its own session: the server and the tritonserver it started
-            self.proc.wait()
+            self.proc.wait(timeout=30)
             # what a killed server cannot clean: its workspace and the shared memory its processes mapped
             shutil.rmtree(self.log_dir / f"workspace.{self.starts}", ignore_errors=True)
             time.sleep(0.2)
@@ -256,6 +256,6 @@ class BundledTritonServer:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)
-                self.proc.wait()
+                self.proc.wait(timeout=30)
         if self.dist is not None:
             shutil.rmtree(self.dist, ignore_errors=True)

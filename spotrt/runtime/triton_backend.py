@@ -39,6 +39,9 @@ DROP_LOST = "server: lost in flight"
 DROP_ERROR = "server: error response"
 MAX_ERRORS_IN_A_ROW = 5
 BACKOFF = (0.2, 2.0)  # seconds: first wait before trying the server again, and the longest
+# Seconds past the client's own deadline (`timeout`) after which a request with no answer at all (no
+# result, no error: a callback that never came) counts as lost in flight (TimeoutError).
+ANSWER_GRACE_S = 10.0
 
 
 def import_tritonclient():
@@ -86,15 +89,20 @@ def _tensor_specs(meta: dict, key: str) -> dict:
 class _Pending:
     """One frame's request on its way: the callback fills it, the postprocess stage waits on it."""
 
-    __slots__ = ("event", "result", "error", "on_done")
+    __slots__ = ("event", "result", "error", "on_done", "_lock")
 
     def __init__(self, on_done=None) -> None:
         self.event, self.result, self.error, self.on_done = threading.Event(), None, None, on_done
+        self._lock = threading.Lock()
 
     def done(self, result, error) -> None:
-        self.result, self.error = result, error
-        on_done, self.on_done = self.on_done, None
-        self.event.set()
+        """The first answer counts (the callback's, or a timeout given up by this client); later ones don't."""
+        with self._lock:
+            if self.event.is_set():
+                return
+            self.result, self.error = result, error
+            on_done, self.on_done = self.on_done, None
+            self.event.set()
         if on_done is not None:
             on_done(self)
 
@@ -250,12 +258,15 @@ class RemoteBackend:
     `infer` sends each frame and returns at once (waiting only while its stream already has
     `in_flight` frames on their way); `post` waits for that frame's answer, in order. A frame whose
     request failed leaves `post` with `frame.dropped` set: the pipeline writes it as a dropped record.
+    A request with no answer at all `ANSWER_GRACE_S` after its deadline is lost in flight (TimeoutError),
+    so neither stage waits for ever.
     """
 
     def __init__(self, spotter: TritonSpotter) -> None:
         self.spotter = spotter
         self.batch = spotter.in_flight
         self._slots: dict[int, threading.Semaphore] = {}
+        self._on_their_way: dict[int, list[_Pending]] = {}  # each stream's requests without an answer, oldest first
         self._lock = threading.Lock()
         self._down: str | None = None      # why the connection was lost, until reconnected
         self._generation = 0               # of the client: a late failure from before a reconnect is no news
@@ -271,24 +282,37 @@ class RemoteBackend:
     def prep(self, r) -> None:
         pass  # the server letterboxes and normalizes: the frame goes as it is
 
+    def _wait_for_answer_s(self) -> float:
+        return self.spotter.timeout + ANSWER_GRACE_S
+
     def infer(self, rs) -> None:
         for r in rs:
-            slot = self._slot(r.frame.stream)
+            stream = r.frame.stream
+            slot = self._slot(stream)
+            since = time.monotonic()
             while True:  # a free slot of this stream, on a server that was up when it freed
                 if self._down is not None:
                     self.spotter.reconnect(self._down)
                     with self._lock:
                         self._down = None
                         self._generation += 1
-                slot.acquire()
-                if self._down is None:
-                    break
-                slot.release()
+                if slot.acquire(timeout=0.5):
+                    if self._down is None:
+                        break
+                    slot.release()
+                elif time.monotonic() - since > self._wait_for_answer_s():
+                    # The oldest request of this stream never got an answer: lost in flight, its slot freed.
+                    with self._lock:
+                        oldest = next(iter(self._on_their_way.get(stream, ())), None)
+                    if oldest is not None:
+                        oldest.done(None, TimeoutError("no answer"))
+                    since = time.monotonic()
             generation = self._generation
 
-            def on_done(p: _Pending, slot=slot, generation=generation) -> None:
-                if p.error is not None and lost_connection(p.error):
-                    with self._lock:
+            def on_done(p: _Pending, slot=slot, generation=generation, stream=stream) -> None:
+                with self._lock:
+                    self._on_their_way[stream].remove(p)
+                    if p.error is not None and lost_connection(p.error):
                         if self._down is None and generation == self._generation:
                             self._down = f"{status_code(p.error) or type(p.error).__name__}: {one_line(p.error)}"
                 slot.release()
@@ -297,6 +321,7 @@ class RemoteBackend:
             r.raw = pending
             with self._lock:
                 self.sent += 1
+                self._on_their_way.setdefault(stream, []).append(pending)
             try:
                 self.spotter.submit(r.frame.image, pending)
             except self.spotter.Error as exc:  # refused before it left (a closed channel)
@@ -304,7 +329,7 @@ class RemoteBackend:
 
     def post(self, r) -> list:
         pending: _Pending = r.raw
-        if not pending.event.wait(self.spotter.timeout + 10):  # the client's own deadline should have come first
+        if not pending.event.wait(self._wait_for_answer_s()):  # the client's own deadline should have come first
             pending.done(None, TimeoutError("no answer"))
         if pending.error is None:
             self._errors_in_a_row = 0
