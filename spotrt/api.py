@@ -29,7 +29,7 @@ def _is_engine(model) -> bool:
 
 
 def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads: int | None = None,
-                 scale: float = 1.0, min_score: float | None = None):
+                 scale: float = 1.0, min_score: float | None = None, spinning: bool = True):
     """A spotter for `model` on `backend`.
 
     `model`: a weights file (None = the shipped default), an exported .onnx (plugin or portable
@@ -37,6 +37,9 @@ def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads
     onnxruntime (.onnx; without a model the shipped model's exported graph), tensorrt (.engine) or
     auto (see resolve_backend: the shipped graph on onnxruntime where torch is not installed).
     `threads`: ONNX Runtime intra-op threads (None = its default).
+    `spinning` (onnxruntime): False lets the session's idle threads sleep instead of busy-waiting, for
+    several spotters that run at once in one machine (`spotrt serve --instances N` turns it off for N > 1:
+    each spinning session takes the cores the others are computing on).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
     (below 1 for text taller than the largest anchor, about 70 px, or than the largest pyramid factor
     times that for a model with coarse passes: about 270 px for the shipped one; above 1 for tiny text: the torch
@@ -47,7 +50,7 @@ def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads
     """
     scale = check_scale(scale)  # before loading: a bad option costs no model load
     min_score = check_min_score(min_score)
-    spotter = _load(model, backend, device, threads)
+    spotter = _load(model, backend, device, threads, spinning)
     spotter.scale = scale
     set_min_score(spotter, min_score)
     return spotter
@@ -90,7 +93,7 @@ def resolve_backend(model, backend: str) -> tuple:
     return model, backend
 
 
-def _load(model, backend: str, device: str, threads: int | None):
+def _load(model, backend: str, device: str, threads: int | None, spinning: bool = True):
     model, backend = resolve_backend(model, backend)
     if backend == "tensorrt" or _is_engine(model):
         if not _is_engine(model):
@@ -117,7 +120,7 @@ def _load(model, backend: str, device: str, threads: int | None):
         except ImportError as exc:
             raise SpotrtError(f"backend onnxruntime: {exc.name or exc} is not installed, expected "
                               "pip install 'spotrt[runtime]'") from None
-        return OnnxRuntimeSpotter(model, threads=threads)
+        return OnnxRuntimeSpotter(model, threads=threads, spinning=spinning)
     if _is_onnx(model):
         raise SpotrtError(f"model {model}: found an .onnx graph, expected a .safetensors weights file for the "
                           "torch backend (use --backend onnxruntime or auto)")

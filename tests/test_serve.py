@@ -192,6 +192,68 @@ def test_export_triton_repo_checks_its_model_first(tmp_path, capsys):
     assert not (tmp_path / "repo").exists()
 
 
+def _spinning(session) -> str | None:
+    """A session's intra-op spinning entry: "0" when switched off, None at ONNX Runtime's default (spin)."""
+    from spotrt.plugins.ort_session import SPINNING_KEYS
+
+    try:
+        return session.get_session_options().get_session_config_entry(SPINNING_KEYS[0])
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+def test_serve_lets_the_idle_threads_of_several_instances_sleep(instances, exported_small, monkeypatch):
+    """Several ONNX Runtime instances run at once: spinning sessions would take each other's cores."""
+    import spotrt.api
+    from spotrt.serve import pytriton_server
+
+    class NoServer(Exception):
+        pass
+
+    class Triton:  # stands in for PyTriton only to stop serve() once its spotters are loaded
+        def __init__(self, **_kw):
+            raise NoServer
+
+    loaded, real_load = [], spotrt.api.load_spotter
+    monkeypatch.setattr(spotrt.api, "load_spotter", lambda *a, **kw: loaded.append(real_load(*a, **kw)) or loaded[-1])
+    monkeypatch.setattr(pytriton_server, "import_pytriton", lambda: (Triton, lambda **kw: None, None, None, None))
+    with pytest.raises(NoServer):
+        pytriton_server.serve(exported_small[1]["plugin"], instances=instances, stop=threading.Event())
+    assert len(loaded) == instances
+    assert [_spinning(s.session) for s in loaded] == ([None] if instances == 1 else ["0"] * instances)
+
+
+def test_a_repository_with_several_cpu_instances_lets_their_idle_threads_sleep(exported_small, monkeypatch):
+    """config.pbtxt carries the rule to the stock server's Python model (model.py), which applies it."""
+    import importlib.util
+    import sys
+    import types
+
+    from spotrt.serve.repository import MODEL_PY, config_pbtxt
+
+    assert "spotrt_spinning" not in config_pbtxt("m", "model.onnx", 4, 100, 1, gpu=False)
+    assert "spotrt_spinning" not in config_pbtxt("m", "model.engine", 4, 100, 2, gpu=True)
+    assert 'key: "spotrt_spinning" value: { string_value: "false" }' in config_pbtxt("m", "model.onnx", 4, 100, 2,
+                                                                                      gpu=False)
+    utils = types.ModuleType("triton_python_backend_utils")
+    utils.TritonModelException = RuntimeError
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", utils)
+    spec = importlib.util.spec_from_file_location("spotrt_triton_model", MODEL_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    graph = exported_small[1]["plugin"]
+    for value, expected in (("false", "0"), (None, None)):
+        params = {"spotrt_model": {"string_value": graph.name}}
+        if value:
+            params["spotrt_spinning"] = {"string_value": value}
+        model = module.TritonPythonModel()
+        model.initialize({"model_config": json.dumps({"parameters": params}),
+                          "model_repository": str(graph.parent.parent), "model_version": graph.parent.name})
+        assert _spinning(model.spotter.session) == expected
+        model.finalize()
+
+
 # -- spotrt serve ----------------------------------------------------------------------------------------------
 
 def test_run_two_streams_on_the_server_reads_what_the_local_backend_reads(server, videos, local_words, tmp_path, capsys):

@@ -33,6 +33,8 @@ def config_pbtxt(name: str, model_file: str, max_batch: int, queue_delay_us: int
                           f" dims: [ {_dims(t)} ] }}" for t in specs)
 
     params = [("spotrt_model", model_file)] + ([("spotrt_threads", str(threads))] if threads else [])
+    if instances > 1 and not gpu:  # several CPU instances at once: ONNX Runtime's idle threads sleep (serve's rule)
+        params.append(("spotrt_spinning", "false"))
     return (f'name: "{name}"\nbackend: "python"\nmax_batch_size: {max_batch}\n'
             f"input [\n{specs_text(tensors.INPUTS)}\n]\noutput [\n{specs_text(tensors.OUTPUTS)}\n]\n"
             f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}\n"

@@ -33,8 +33,9 @@ class TritonPythonModel:
                 "there (TensorRT's bindings too for an engine)") from None
         self.tensors, self.answer_requests = tensors, answer_requests
         threads = int(params.get("spotrt_threads") or 0) or None
+        spinning = params.get("spotrt_spinning", "true") != "false"  # "false": several CPU instances share the cores
         try:
-            self.spotter = load_spotter(path, "auto", threads=threads)
+            self.spotter = load_spotter(path, "auto", threads=threads, spinning=spinning)
         except SpotrtError as exc:
             raise pb_utils.TritonModelException(f"spotrt: {exc}") from None
 
