@@ -38,7 +38,7 @@ def load_spotter(model=None, backend: str = "auto", device: str = "cpu", threads
     auto (see resolve_backend: the shipped graph on onnxruntime where torch is not installed).
     `threads`: ONNX Runtime intra-op threads (None = its default).
     `spinning` (onnxruntime): False lets the session's idle threads sleep instead of busy-waiting, for
-    several spotters that run at once in one machine (`spotrt serve --instances N` turns it off for N > 1:
+    several spotters that run at once on the same cores (`spotrt serve --instances N` turns it off for N > 1:
     each spinning session takes the cores the others are computing on).
     `scale`: resize every image by this before the network, boxes still in the image's pixels
     (below 1 for text taller than the largest anchor, about 70 px, or than the largest pyramid factor
