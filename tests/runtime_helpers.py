@@ -19,6 +19,17 @@ from spotrt.runner import INPUT, AnySizeRunner, Runner
 SIZE = (120, 200)  # height, width of the test videos
 
 
+def spinning_entry(session, key: str | None = None) -> str | None:
+    """An ONNX Runtime session's spinning setting (`key`: one of plugins.ort_session.SPINNING_KEYS, default
+    the intra-op one): "0" when switched off, None when not set (ONNX Runtime's default: spin)."""
+    from spotrt.plugins.ort_session import SPINNING_KEYS
+
+    try:
+        return session.get_session_options().get_session_config_entry(key or SPINNING_KEYS[0])
+    except RuntimeError:  # not set
+        return None
+
+
 def free_ports(n: int) -> list[int]:
     """n distinct TCP ports on 127.0.0.1 that were free a moment ago (all held at once while chosen)."""
     socks = []

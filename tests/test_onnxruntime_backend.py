@@ -9,6 +9,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime_extensions")
 
+from runtime_helpers import spinning_entry  # noqa: E402
 from spotrt.api import load_spotter  # noqa: E402
 from spotrt.cli import main  # noqa: E402
 from spotrt.errors import SpotrtError  # noqa: E402
@@ -116,17 +117,11 @@ def test_spinning_off_lets_idle_threads_sleep_and_reads_the_same(exported_small,
     _, paths, _ = exported_small
     default = OnnxRuntimeSpotter(paths["portable"], threads=1)
     quiet = OnnxRuntimeSpotter(paths["portable"], threads=1, spinning=False)
-    def entry(session, key):
-        try:
-            return session.get_session_options().get_session_config_entry(key)
-        except RuntimeError:  # not set: ONNX Runtime's default (spin)
-            return None
-
     for key in SPINNING_KEYS:
-        assert entry(quiet.session, key) == "0" and entry(default.session, key) is None
+        assert spinning_entry(quiet.session, key) == "0" and spinning_entry(default.session, key) is None
     assert [w.text for w in quiet.spot(scene)] == [w.text for w in default.spot(scene)]
     quiet.read(np.full((32, 96, 3), 128, np.uint8))
-    assert entry(quiet._read_session, SPINNING_KEYS[0]) == "0"
+    assert spinning_entry(quiet._read_session) == "0"
 
 
 def test_read_matches_torch(exported_small):

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from runtime_helpers import count_video_frames, frame_image, free_ports, write_video
+from runtime_helpers import count_video_frames, frame_image, free_ports, spinning_entry, write_video
 from test_runtime_cli import one_error_line
 from triton_helpers import BundledTritonServer, ServeProcess, model_metrics, require_triton
 
@@ -192,16 +192,6 @@ def test_export_triton_repo_checks_its_model_first(tmp_path, capsys):
     assert not (tmp_path / "repo").exists()
 
 
-def _spinning(session) -> str | None:
-    """A session's intra-op spinning entry: "0" when switched off, None at ONNX Runtime's default (spin)."""
-    from spotrt.plugins.ort_session import SPINNING_KEYS
-
-    try:
-        return session.get_session_options().get_session_config_entry(SPINNING_KEYS[0])
-    except RuntimeError:
-        return None
-
-
 @pytest.mark.parametrize("instances", [1, 2])
 def test_serve_lets_the_idle_threads_of_several_instances_sleep(instances, exported_small, monkeypatch):
     """Several ONNX Runtime instances run at once: spinning sessions would take each other's cores."""
@@ -221,7 +211,7 @@ def test_serve_lets_the_idle_threads_of_several_instances_sleep(instances, expor
     with pytest.raises(NoServer):
         pytriton_server.serve(exported_small[1]["plugin"], instances=instances, stop=threading.Event())
     assert len(loaded) == instances
-    assert [_spinning(s.session) for s in loaded] == ([None] if instances == 1 else ["0"] * instances)
+    assert [spinning_entry(s.session) for s in loaded] == ([None] if instances == 1 else ["0"] * instances)
 
 
 def test_a_repository_with_several_cpu_instances_lets_their_idle_threads_sleep(exported_small, monkeypatch):
@@ -250,7 +240,7 @@ def test_a_repository_with_several_cpu_instances_lets_their_idle_threads_sleep(e
         model = module.TritonPythonModel()
         model.initialize({"model_config": json.dumps({"parameters": params}),
                           "model_repository": str(graph.parent.parent), "model_version": graph.parent.name})
-        assert _spinning(model.spotter.session) == expected
+        assert spinning_entry(model.spotter.session) == expected
         model.finalize()
 
 

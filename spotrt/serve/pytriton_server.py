@@ -27,7 +27,7 @@ from typing import Callable
 from ..errors import SpotrtError
 from ..formats import triton as tensors
 from .answer import answer_requests
-from .repository import check_batching
+from .repository import check_batching, instances_spin
 
 SERVE_EXTRA = "pip install 'spotrt[serve]' (in its own environment: PyTriton pins numpy < 2; see README, serving)"
 
@@ -111,9 +111,7 @@ def serve(model=None, backend: str = "auto", device: str = "cpu", threads: int |
     Triton, TritonConfig, ModelConfig, DynamicBatcher, Tensor = import_pytriton()
     from ..api import load_spotter
 
-    # Several ONNX Runtime instances run at once: their idle threads sleep instead of spinning on the cores
-    # the others compute on (benchmarks/ort_instances.py: 1.2x frames/s for two instances on 2 cores).
-    spotters = [load_spotter(model, backend, device, threads=threads, spinning=instances == 1)
+    spotters = [load_spotter(model, backend, device, threads=threads, spinning=instances_spin(instances))
                 for _ in range(instances)]
     kind = spotters[0].name if hasattr(spotters[0], "name") else backend
     python_library_path()

@@ -25,6 +25,14 @@ def _dims(t: tensors.TensorSpec) -> str:
     return ", ".join(str(d) for d in t.dims)
 
 
+def instances_spin(instances: int) -> bool:
+    """Whether ONNX Runtime's idle threads spin (its default) for `instances` model instances that run at
+    once: only for one; several spinning sessions take the cores the others compute on (1.2x frames/s for
+    two instances on 2 cores with spinning off: benchmarks/ort_instances.py). `serve` and a repository's
+    config.pbtxt both follow it."""
+    return instances == 1
+
+
 def config_pbtxt(name: str, model_file: str, max_batch: int, queue_delay_us: int, instances: int, gpu: bool,
                  threads: int | None = None) -> str:
     """The model configuration (protobuf text) of a spotrt model in a repository."""
@@ -33,7 +41,7 @@ def config_pbtxt(name: str, model_file: str, max_batch: int, queue_delay_us: int
                           f" dims: [ {_dims(t)} ] }}" for t in specs)
 
     params = [("spotrt_model", model_file)] + ([("spotrt_threads", str(threads))] if threads else [])
-    if instances > 1 and not gpu:  # several CPU instances at once: ONNX Runtime's idle threads sleep (serve's rule)
+    if not gpu and not instances_spin(instances):  # model.py loads its session with spinning off
         params.append(("spotrt_spinning", "false"))
     return (f'name: "{name}"\nbackend: "python"\nmax_batch_size: {max_batch}\n'
             f"input [\n{specs_text(tensors.INPUTS)}\n]\noutput [\n{specs_text(tensors.OUTPUTS)}\n]\n"
@@ -103,4 +111,4 @@ def write_repository(repo, model, name: str = tensors.MODEL_NAME, max_batch: int
     return folder
 
 
-__all__ = ["write_repository", "config_pbtxt", "check_repo_settings"]
+__all__ = ["write_repository", "config_pbtxt", "check_repo_settings", "instances_spin"]
